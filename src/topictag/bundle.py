@@ -1,0 +1,183 @@
+"""Model bundles: one zip file holding the fitted pipeline (skops format) and a JSON manifest.
+
+Loading never unpickles: skops rebuilds only the types on :data:`TRUSTED_TYPES`, exactly those topictag
+writes, and refuses anything else. A bundle also carries probe texts with the probabilities it gave when
+saved; loading recomputes them, so a bundle that behaves differently under another scikit-learn version
+(or was damaged) is refused instead of giving silently wrong answers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+FORMAT = "topictag-bundle"
+FORMAT_VERSION = 1
+PROBE_TOLERANCE = 1e-9
+
+# Every type a topictag pipeline contains, for all four classifiers. skops would trust more scikit-learn
+# types by default; we check the file's schema against this list ourselves before loading anything.
+TRUSTED_TYPES = [
+    "builtins.dict",
+    "builtins.list",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.float64",
+    "numpy.ndarray",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._sgd_fast.Hinge",
+    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.multiclass._ConstantPredictor",
+    "sklearn.naive_bayes.ComplementNB",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._label.LabelBinarizer",
+    "sklearn.svm._classes.LinearSVC",
+]
+
+
+def save_bundle(model, path) -> None:
+    """Write ``model`` to ``path`` atomically: a crash leaves the old file or nothing, never half a bundle."""
+    import skops.io as sio
+
+    path = Path(path)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "params": _jsonable(model.get_params()),
+        "topics": list(model.topics_),
+        "negative_label": model.negative_label,
+        "thresholds": model.thresholds_,
+        "calibration": {t: list(ab) for t, ab in model.calibration_.items()},
+        "rare_labels": list(model.rare_labels_),
+        "training_info": _jsonable(model.training_info_),
+        "cv_metrics": model.cv_metrics_,
+    }
+    probe_texts = _probe_texts(model)
+    manifest["probe"] = {"texts": probe_texts, "probabilities": model.predict_proba(probe_texts).tolist()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bundle.json", json.dumps(manifest, indent=2, sort_keys=True))
+        archive.writestr("pipeline.skops", sio.dumps(model.pipeline_))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_bundle(path):
+    """Read a bundle written by :func:`save_bundle`, verifying its types and its probe predictions."""
+    import skops.io as sio
+
+    from .model import TopicClassifier
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("bundle.json"))
+            pipeline_bytes = archive.read("pipeline.skops")
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as error:
+        raise ModelError(f"{path}: not a topictag model ({error})") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{path}: not a topictag model of format version {FORMAT_VERSION}")
+    try:
+        untrusted = _types_in_skops(pipeline_bytes) - set(TRUSTED_TYPES)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: damaged model file ({error})") from None
+    if untrusted:
+        raise ModelError(f"{path}: refusing to load types topictag never writes: {', '.join(sorted(untrusted))}")
+    try:
+        pipeline = sio.loads(pipeline_bytes, trusted=TRUSTED_TYPES)
+    except Exception as error:
+        raise ModelError(f"{path}: cannot rebuild the model with this scikit-learn ({error})") from None
+
+    model = TopicClassifier(**_params(manifest["params"]))
+    model.pipeline_ = pipeline
+    model.topics_ = list(manifest["topics"])
+    model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
+    model.thresholds_ = {t: float(v) for t, v in manifest["thresholds"].items()}
+    model.calibration_ = {t: tuple(ab) for t, ab in manifest["calibration"].items()}
+    model.rare_labels_ = list(manifest["rare_labels"])
+    model.training_info_ = manifest["training_info"]
+    model.cv_metrics_ = manifest["cv_metrics"]
+    _verify_probe(model, manifest["probe"], path)
+    return model
+
+
+def _types_in_skops(data: bytes) -> set[str]:
+    """Every ``module.Class`` named anywhere in a skops file's schema."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found, stack = set(), [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node:
+                found.add(f"{node.get('__module__', '')}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _verify_probe(model, probe, path):
+    import sklearn
+
+    try:
+        got = model.predict_proba(probe["texts"])
+        same = np.allclose(got, np.array(probe["probabilities"]), rtol=0, atol=PROBE_TOLERANCE)
+    except Exception:  # an estimator rebuilt by another version may fail in many ways
+        same = False
+    if not same:
+        built = model.training_info_.get("versions", {}).get("scikit-learn", "unknown")
+        raise ModelError(
+            f"{path}: the model gives different predictions here than when it was saved "
+            f"(built with scikit-learn {built}, running {sklearn.__version__}); retrain it with 'topictag train'"
+        )
+
+
+def _probe_texts(model, n_texts: int = 8, n_terms: int = 40) -> list[str]:
+    """Pseudo-texts drawn from the model's own vocabulary: they exercise every stage without storing data."""
+    vocabulary = sorted(model.pipeline_[0].vocabulary_)
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(vocabulary, size=min(n_terms, len(vocabulary)))) for _ in range(n_texts)]
+
+
+def _params(params: dict) -> dict:
+    params = dict(params)
+    if isinstance(params.get("ngram_range"), list):
+        params["ngram_range"] = tuple(params["ngram_range"])
+    return params
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else list(v)))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it into place."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise ModelError(f"{path.parent}: no such folder")
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+load = load_bundle  # the public name: topictag.load(path)

@@ -1,0 +1,270 @@
+"""The ``topictag`` command line: parses arguments, calls the library, turns its errors into messages.
+
+scikit-learn and pandas are imported inside commands, so ``--help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import TopictagError
+
+app = typer.Typer(
+    help="Tag news articles with topics, train on your own labels, explain every tag.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class TagFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Classifier(str, Enum):
+    logreg = "logreg"
+    svm = "svm"
+    sgd = "sgd"
+    cnb = "cnb"
+
+
+# Options shared by several commands, written once.
+ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model bundle; default: the bundled default model.")]
+TextColOption = Annotated[str, typer.Option("--text-col", help="Column holding the text.")]
+LabelColOption = Annotated[Optional[str], typer.Option("--label-col", help="Column holding the label(s); default 'label' or 'labels'.")]
+ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table for people, json for machines.")]
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"topictag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+):
+    """Tag news articles with topics, train on your own labels, explain every tag."""
+
+
+@contextmanager
+def _user_errors():
+    """Show library errors and warnings as one line on stderr; errors exit with code 1."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except TopictagError as error:
+            _echo_warnings(caught)
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("Error: interrupted", err=True)
+            raise typer.Exit(130) from None
+    _echo_warnings(caught)
+
+
+def _echo_warnings(caught):
+    seen = set()
+    for warning in caught:
+        message = str(warning.message)
+        if message not in seen and issubclass(warning.category, UserWarning):
+            seen.add(message)
+            typer.echo(f"Warning: {message}", err=True)
+
+
+def _load_model(path: Optional[Path]):
+    if path is None:
+        from .default import default_model
+
+        return default_model()
+    from .bundle import load_bundle
+
+    return load_bundle(path)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="CSV/TSV, JSONL or Parquet table, or a folder with one sub-folder of .txt files per label.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model bundle.")],
+    text_col: TextColOption = "text",
+    label_col: LabelColOption = None,
+    negative_label: Annotated[str, typer.Option(help="Label of examples that belong to no topic; never emitted as a tag.")] = "other",
+    classifier: Annotated[Classifier, typer.Option(help="Linear model fitted one-vs-rest per label.")] = Classifier.logreg,
+    cv: Annotated[int, typer.Option(min=2, help="Cross-validation folds for thresholds and metrics.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed: same data and seed give identical predictions.")] = 0,
+    format: ReportFormatOption = ReportFormat.table,
+):
+    """Train a model on labeled texts, print its cross-validated quality, and save it."""
+    with _user_errors():
+        from .corpus import read_dataset
+        from .model import TopicClassifier
+
+        dataset = read_dataset(data, text_col=text_col, label_col=label_col)
+        model = TopicClassifier(classifier=classifier.value, negative_label=negative_label, cv=cv, random_state=seed)
+        model.fit(dataset.texts, dataset.label_sets)
+        model.training_info_["data"] = {"path": dataset.source, "sha256": dataset.sha256}
+        model.save(out)
+    _print_report(model.cv_metrics_, format, title=f"Cross-validated quality ({cv} folds, {len(dataset)} examples)")
+    typer.echo(f"Saved {out}", err=True)
+
+
+@app.command()
+def tag(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, or - for stdin.")],
+    model_path: ModelOption = None,
+    format: Annotated[Optional[TagFormat], typer.Option("--format", "-f", help="Default: table on a terminal, jsonl otherwise.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write records here (atomically) instead of stdout.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(min=1, help="Keep at most this many tags per input.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Use this probability cut-off for every label instead of its own.")] = None,
+    lines: Annotated[bool, typer.Option("--lines", help="Treat each non-empty line as its own input (e.g. a file of headlines).")] = False,
+):
+    """Tag files with topics: one record per input (source, tags, top, scores)."""
+    from .batch import expand_inputs, format_records, read_documents, tag_documents
+
+    if format is None:
+        format = TagFormat.table if output is None and sys.stdout.isatty() else TagFormat.jsonl
+    with _user_errors():
+        paths = expand_inputs(inputs)
+        model = _load_model(model_path)
+        records = tag_documents(model, read_documents(paths, lines=lines), threshold=threshold, top_k=top_k)
+        if format is TagFormat.table:
+            _print_tag_table(list(records), output)
+        else:
+            _write_text(format_records(records, format.value, model.topics_), output)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Labeled data in any format 'train' reads.")],
+    model_path: ModelOption = None,
+    text_col: TextColOption = "text",
+    label_col: LabelColOption = None,
+    format: ReportFormatOption = ReportFormat.table,
+):
+    """Score a model on labeled data: per-label precision/recall/F1 and the confusion between labels."""
+    with _user_errors():
+        from .corpus import read_dataset
+        from .metrics import evaluate_predictions
+
+        dataset = read_dataset(data, text_col=text_col, label_col=label_col)
+        model = _load_model(model_path)
+        predicted = model.predict_tags(dataset.texts)
+        gold = [tuple(label for label in labels if label != model.negative_label) for labels in dataset.label_sets]
+        unknown = sorted({label for labels in gold for label in labels} - set(model.topics_))
+        if unknown:
+            warnings.warn(f"labels the model does not know are counted as misses: {', '.join(unknown)}")
+        report = evaluate_predictions(gold, predicted, model.topics_, model.negative_label)
+    _print_report(report, format, title=f"Evaluation on {data} ({len(dataset)} examples)")
+
+
+@app.command()
+def info(
+    model_path: Annotated[Optional[Path], typer.Argument(help="Model bundle; default: the bundled default model.")] = None,
+    format: ReportFormatOption = ReportFormat.table,
+):
+    """Show a model's labels, thresholds, training metadata and cross-validated metrics."""
+    with _user_errors():
+        model = _load_model(model_path)
+    details = {
+        "labels": model.topics_,
+        "negative_label": model.negative_label,
+        "thresholds": {t: round(v, 4) for t, v in model.thresholds_.items()},
+        "training": model.training_info_,
+        "cv_metrics": model.cv_metrics_,
+    }
+    if format is ReportFormat.json:
+        typer.echo(json.dumps(details, indent=2))
+        return
+    typer.echo(f"Model: {model_path or 'default'}")
+    typer.echo(f"Labels: {', '.join(model.topics_)} (negative label: {model.negative_label})")
+    typer.echo("Thresholds: " + ", ".join(f"{t}={v:.3f}" for t, v in model.thresholds_.items()))
+    training = model.training_info_
+    typer.echo(f"Trained: {training.get('created')} on {training.get('n_examples')} examples, {training.get('seconds')} s")
+    typer.echo("Counts: " + ", ".join(f"{label}={n}" for label, n in training.get("label_counts", {}).items()))
+    if "data" in training:
+        typer.echo(f"Data: {training['data']['path']} (sha256 {training['data']['sha256'][:12]})")
+    typer.echo("Parameters: " + ", ".join(f"{k}={v}" for k, v in training.get("params", {}).items()))
+    typer.echo("Versions: " + ", ".join(f"{k} {v}" for k, v in training.get("versions", {}).items()))
+    _print_report(model.cv_metrics_, ReportFormat.table, title="Cross-validated quality")
+
+
+def _print_report(report: dict, format: ReportFormat, title: str):
+    if format is ReportFormat.json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=title, title_justify="left")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in report["labels"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    for average in ("micro", "macro"):
+        row = report[average]
+        table.add_row(f"{average} avg (topics)", f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", "", style="bold")
+    console.print(table)
+    confusion = Table(title="Confusion (rows: true label, columns: predicted top label)", title_justify="left")
+    labels = report["confusion"]["labels"]
+    confusion.add_column("true \\ predicted")
+    for label in labels:
+        confusion.add_column(label, justify="right")
+    for label, row in zip(labels, report["confusion"]["matrix"]):
+        confusion.add_row(label, *map(str, row))
+    console.print(confusion)
+
+
+def _print_tag_table(records: list[dict], output: Optional[Path]):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in ("source", "top", "tags", "score"):
+        table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
+    for record in records:
+        if "error" in record:
+            table.add_row(record["source"], "[red]error[/red]", record["error"], "")
+        else:
+            best = max(record["scores"].values(), default=0.0)
+            table.add_row(record["source"], record["top"], ", ".join(record["tags"]) or "-", f"{best:.3f}")
+    if output is None:
+        Console().print(table)
+    else:
+        buffer = Console(record=True, width=120, file=open("/dev/null", "w"))
+        buffer.print(table)
+        _write_text([buffer.export_text()], output)
+
+
+def _write_text(chunks, output: Optional[Path]):
+    """Stream chunks to stdout, or collect them and replace ``output`` atomically."""
+    if output is None:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+        return
+    from .bundle import atomic_write_bytes
+
+    atomic_write_bytes(output, "".join(chunks).encode("utf-8"))
+
+
+def run():
+    app()

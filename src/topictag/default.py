@@ -1,0 +1,89 @@
+"""The default model: shipped prebuilt in the package, rebuilt from the shipped labels when it cannot be used.
+
+The prebuilt bundle answers right after install with no training. If this scikit-learn cannot load it, or
+its probe predictions differ (see :mod:`topictag.bundle`), the same deterministic training is re-run once
+from ``data/labels.jsonl.gz`` into ``$TOPICTAG_HOME`` (default: the user's cache folder), so a scikit-learn
+upgrade costs one rebuild, never wrong answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import os
+import warnings
+from importlib.resources import files
+from pathlib import Path
+
+from .errors import ModelError
+
+PACKAGE_DATA = files("topictag") / "data"
+DEFAULT_BUNDLE_NAME = "default.topictag"
+DEFAULT_LABELS_NAME = "labels.jsonl.gz"
+
+
+def topictag_home() -> Path:
+    """Where topictag keeps rebuilt models: ``$TOPICTAG_HOME``, else ``$XDG_CACHE_HOME/topictag`` or ``~/.cache/topictag``."""
+    if os.environ.get("TOPICTAG_HOME"):
+        return Path(os.environ["TOPICTAG_HOME"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "topictag"
+
+
+@functools.lru_cache(maxsize=1)
+def default_model():
+    """The default topictag model (security, trade, tech_policy, health; negative label ``other``)."""
+    from .bundle import load_bundle
+
+    try:
+        return load_bundle(PACKAGE_DATA / DEFAULT_BUNDLE_NAME)
+    except ModelError as shipped_error:
+        return _rebuilt_default_model(reason=str(shipped_error))
+
+
+def _rebuilt_default_model(reason: str):
+    import sklearn
+
+    from .bundle import load_bundle
+
+    labels = (PACKAGE_DATA / DEFAULT_LABELS_NAME).read_bytes()
+    key = hashlib.sha256(labels + sklearn.__version__.encode()).hexdigest()[:16]
+    cached = topictag_home() / f"default-{key}.topictag"
+    if cached.is_file():
+        try:
+            return load_bundle(cached)
+        except ModelError:
+            pass  # damaged cache: rebuild below
+    warnings.warn(f"rebuilding the default model for scikit-learn {sklearn.__version__} (once): {reason}", stacklevel=3)
+    model = train_default_model(default_examples(labels))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    model.save(cached)
+    return model
+
+
+def default_examples(gzipped_jsonl: bytes):
+    from .corpus import Example
+
+    rows = (json.loads(line) for line in gzip.decompress(gzipped_jsonl).decode("utf-8").splitlines() if line.strip())
+    return [Example(row["id"], row["text"], tuple(row["labels"])) for row in rows]
+
+
+def train_default_model(examples):
+    """The one training recipe of the default model, used by ``training/build_default_model.py`` too."""
+    from .model import TopicClassifier
+
+    model = TopicClassifier(random_state=0)
+    model.fit([e.text for e in examples], [e.labels for e in examples])
+    return model
+
+
+def tag(text: str, **options):
+    """Tag one text with the default model; see :meth:`TopicClassifier.tag` for the options."""
+    return default_model().tag(text, **options)
+
+
+def tag_many(texts, **options):
+    """Tag many texts with the default model; see :meth:`TopicClassifier.tag_many` for the options."""
+    return default_model().tag_many(texts, **options)

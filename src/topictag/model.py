@@ -1,0 +1,322 @@
+"""The topic classifier: TF-IDF features, one-vs-rest linear models, calibrated scores, per-label thresholds.
+
+Where a tag's threshold is chosen: :func:`_best_f1_threshold`, on out-of-fold probabilities.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.metrics import precision_recall_curve
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from . import __version__
+from .errors import DataError, ModelError
+from .metrics import evaluate_predictions
+
+CLASSIFIERS = ("logreg", "svm", "sgd", "cnb")
+DEFAULT_THRESHOLD = 0.5  # for labels too rare to choose a threshold by cross-validation
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The tags of one text: labels that passed their thresholds (best first) and every label's probability."""
+
+    source: str | None
+    tags: tuple[str, ...]
+    top: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "tags": list(self.tags), "top": self.top, "scores": dict(self.scores)}
+
+
+class TopicClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-label topic classifier following scikit-learn conventions.
+
+    ``fit(texts, y)`` takes one label per text, or a list of labels per text (multi-label). Texts labeled
+    only with ``negative_label`` (or with an empty list) are negatives for every topic; the negative label
+    is never emitted as a tag. ``predict`` returns the best tag of each text, or the negative label.
+    """
+
+    def __init__(
+        self,
+        classifier: str = "logreg",
+        negative_label: str = "other",
+        C: float = 10.0,
+        ngram_range: tuple[int, int] = (1, 2),
+        min_df: int = 1,
+        max_features: int | None = None,
+        cv: int = 5,
+        min_positives: int = 5,
+        random_state: int = 0,
+    ):
+        self.classifier = classifier
+        self.negative_label = negative_label
+        self.C = C
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+        self.cv = cv
+        self.min_positives = min_positives
+        self.random_state = random_state
+
+    # ---- fitting -------------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        texts = _as_texts(X)
+        label_sets = [_as_label_set(labels) for labels in y]
+        if len(texts) != len(label_sets):
+            raise DataError(f"{len(texts)} texts but {len(label_sets)} label entries")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {self.classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
+        topics = sorted({label for labels in label_sets for label in labels} - {self.negative_label})
+        distinct = set(topics) | ({self.negative_label} if any(not (set(s) - {self.negative_label}) for s in label_sets) else set())
+        if not topics or len(distinct) < 2:
+            raise DataError(f"only one label in the data ({', '.join(sorted(distinct)) or 'none'}); need at least two to train")
+        self.topics_ = topics
+        self.classes_ = np.array(topics + [self.negative_label], dtype=object)
+        Y = self._indicator(label_sets)
+
+        self.rare_labels_ = [t for t, n in zip(topics, Y.sum(axis=0)) if n < self.min_positives]
+        if self.rare_labels_:
+            warnings.warn(
+                f"labels with fewer than {self.min_positives} examples use threshold {DEFAULT_THRESHOLD} "
+                f"and uncalibrated scores: {', '.join(self.rare_labels_)}",
+                stacklevel=2,
+            )
+        started = time.perf_counter()
+        folds = self._folds(label_sets)
+        oof_scores = self._out_of_fold_scores(texts, Y, folds)
+        self._calibrate(oof_scores, Y)
+        oof_probs = self._probabilities(oof_scores)
+        self.thresholds_ = {t: self._threshold(oof_probs[:, j], Y[:, j]) for j, t in enumerate(topics)}
+        self.cv_metrics_ = self._cross_validated_metrics(oof_probs, Y, folds, label_sets)
+        self.pipeline_ = self._new_pipeline()
+        with _quiet_constant_label_warnings():
+            self.pipeline_.fit(texts, Y)
+        self.training_info_ = {
+            "n_examples": len(texts),
+            "label_counts": {label: int(n) for label, n in zip(topics, Y.sum(axis=0))}
+            | {self.negative_label: int((Y.sum(axis=1) == 0).sum())},
+            "params": self.get_params(),
+            "seconds": round(time.perf_counter() - started, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": library_versions(),
+        }
+        return self
+
+    def _new_pipeline(self) -> Pipeline:
+        features = TfidfVectorizer(
+            ngram_range=tuple(self.ngram_range),
+            sublinear_tf=True,
+            min_df=self.min_df,
+            max_features=self.max_features,
+            strip_accents="unicode",
+            dtype=np.float64,
+        )
+        return Pipeline([("features", features), ("classifier", OneVsRestClassifier(self._base_classifier()))])
+
+    def _base_classifier(self):
+        seed = self.random_state
+        if self.classifier == "logreg":
+            return LogisticRegression(C=self.C, solver="liblinear", class_weight="balanced", random_state=seed)
+        if self.classifier == "svm":
+            return LinearSVC(C=self.C / 10, class_weight="balanced", random_state=seed)
+        if self.classifier == "sgd":
+            return SGDClassifier(alpha=1e-5, class_weight="balanced", max_iter=50, tol=None, random_state=seed)
+        return ComplementNB(alpha=0.3)
+
+    def _indicator(self, label_sets) -> np.ndarray:
+        index = {t: j for j, t in enumerate(self.topics_)}
+        Y = np.zeros((len(label_sets), len(self.topics_)), dtype=np.int64)
+        for i, labels in enumerate(label_sets):
+            for label in labels:
+                if label in index:
+                    Y[i, index[label]] = 1
+        return Y
+
+    def _folds(self, label_sets):
+        """Cross-validation folds, stratified on each text's first label where every label allows it."""
+        first = [labels[0] if labels else self.negative_label for labels in label_sets]
+        n_splits = max(2, min(self.cv, len(first)))
+        _, counts = np.unique(first, return_counts=True)
+        if counts.min() >= n_splits:
+            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
+        else:
+            splitter = KFold(n_splits, shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(first)), first))
+
+    def _out_of_fold_scores(self, texts, Y, folds) -> np.ndarray:
+        texts = np.asarray(texts, dtype=object)
+        scores = np.zeros(Y.shape, dtype=np.float64)
+        for train, test in folds:
+            pipeline = self._new_pipeline()
+            with _quiet_constant_label_warnings():
+                pipeline.fit(texts[train], Y[train])
+            scores[test] = _raw_scores(pipeline, texts[test])
+        return scores
+
+    def _calibrate(self, scores, Y):
+        """Platt scaling per label on out-of-fold scores, so every classifier yields probabilities."""
+        self.calibration_ = {}
+        for j, topic in enumerate(self.topics_):
+            if topic in self.rare_labels_ or Y[:, j].min() == Y[:, j].max():
+                self.calibration_[topic] = (1.0, 0.0)
+                continue
+            platt = LogisticRegression(C=1e4, solver="lbfgs").fit(scores[:, [j]], Y[:, j])
+            self.calibration_[topic] = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+    def _probabilities(self, scores) -> np.ndarray:
+        slopes = np.array([self.calibration_[t][0] for t in self.topics_])
+        intercepts = np.array([self.calibration_[t][1] for t in self.topics_])
+        return 1.0 / (1.0 + np.exp(-(scores * slopes + intercepts)))
+
+    def _threshold(self, probs, y) -> float:
+        if y.sum() < self.min_positives:
+            return DEFAULT_THRESHOLD
+        return _best_f1_threshold(probs, y)
+
+    def _cross_validated_metrics(self, oof_probs, Y, folds, label_sets) -> dict:
+        """Metrics of out-of-fold predictions, each fold thresholded by thresholds chosen on the other folds."""
+        predicted = np.zeros(Y.shape, dtype=bool)
+        for k, (_, test) in enumerate(folds):
+            others = np.concatenate([t for i, (_, t) in enumerate(folds) if i != k])
+            for j in range(len(self.topics_)):
+                threshold = self._threshold(oof_probs[others, j], Y[others, j])
+                predicted[test, j] = oof_probs[test, j] >= threshold
+        predicted_sets = [self._tags_from_row(oof_probs[i], predicted[i]) for i in range(len(Y))]
+        gold_sets = [tuple(label for label in labels if label in self.topics_) for labels in label_sets]
+        return evaluate_predictions(gold_sets, predicted_sets, self.topics_, self.negative_label)
+
+    # ---- predicting ----------------------------------------------------------------------------
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities, one column per ``classes_``: each topic, then the negative label (no topic applies)."""
+        topic_probs = self._topic_probabilities(_as_texts(X))
+        none = np.prod(1.0 - topic_probs, axis=1, keepdims=True)
+        return np.hstack([topic_probs, none])
+
+    def predict(self, X) -> np.ndarray:
+        return np.array([p.top for p in self.tag_many(_as_texts(X))], dtype=object)
+
+    def predict_tags(self, X, threshold: float | None = None) -> list[tuple[str, ...]]:
+        return [p.tags for p in self.tag_many(_as_texts(X), threshold=threshold)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Micro-averaged F1 of the predicted tags against ``y`` (single- or multi-label)."""
+        gold = [tuple(sorted(set(_as_label_set(labels)) - {self.negative_label})) for labels in y]
+        return evaluate_predictions(gold, self.predict_tags(X), self.topics_, self.negative_label)["micro"]["f1"]
+
+    def tag(self, text: str, *, source: str | None = None, threshold: float | None = None, top_k: int | None = None) -> Prediction:
+        return self.tag_many([text], sources=[source], threshold=threshold, top_k=top_k)[0]
+
+    def tag_many(self, texts, *, sources=None, threshold: float | None = None, top_k: int | None = None) -> list[Prediction]:
+        """Tag each text; ``threshold`` overrides every label's own threshold, ``top_k`` caps the tags."""
+        texts = _as_texts(texts)
+        sources = list(sources) if sources is not None else [None] * len(texts)
+        probs = self._topic_probabilities(texts) if texts else np.zeros((0, len(self.topics_)))
+        cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
+        predictions = []
+        for source, row in zip(sources, probs):
+            tags = self._tags_from_row(row, row >= cutoffs)[:top_k]
+            scores = {t: round(float(p), 6) for t, p in zip(self.topics_, row)}
+            predictions.append(Prediction(source, tags, tags[0] if tags else self.negative_label, scores))
+        return predictions
+
+    def _tags_from_row(self, probs, passed) -> tuple[str, ...]:
+        order = np.argsort(-probs, kind="stable")
+        return tuple(self.topics_[j] for j in order if passed[j])
+
+    def _topic_probabilities(self, texts) -> np.ndarray:
+        self._check_fitted()
+        return self._probabilities(_raw_scores(self.pipeline_, texts))
+
+    def _check_fitted(self):
+        if not hasattr(self, "pipeline_"):
+            raise ModelError("this TopicClassifier is not fitted yet; call fit() or load a model")
+
+    # ---- persistence ---------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        from .bundle import save_bundle
+
+        self._check_fitted()
+        save_bundle(self, path)
+
+    @classmethod
+    def load(cls, path) -> "TopicClassifier":
+        from .bundle import load_bundle
+
+        return load_bundle(path)
+
+
+def _raw_scores(pipeline: Pipeline, texts) -> np.ndarray:
+    """Per-label margins of a fitted pipeline; log-odds for naive Bayes, which has no decision function."""
+    features = pipeline[:-1].transform(texts)
+    columns = []
+    for estimator in pipeline[-1].estimators_:
+        if hasattr(estimator, "decision_function"):
+            columns.append(np.ravel(estimator.decision_function(features)))
+        else:
+            log_probs = estimator.predict_log_proba(features)
+            columns.append(log_probs[:, 1] - log_probs[:, 0])
+    return np.column_stack(columns)
+
+
+def _best_f1_threshold(probs: np.ndarray, y: np.ndarray) -> float:
+    """The probability cut-off that maximises F1, halfway between the best score and the next one below."""
+    precision, recall, thresholds = precision_recall_curve(y, probs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)[:-1]
+    best = int(np.argmax(f1))
+    below = probs[probs < thresholds[best]]
+    return float((thresholds[best] + below.max()) / 2 if below.size else thresholds[best])
+
+
+def _as_texts(X) -> list[str]:
+    if isinstance(X, str):
+        raise DataError("expected a list of texts, got a single string")
+    return ["" if text is None else str(text) for text in X]
+
+
+def _as_label_set(labels) -> tuple[str, ...]:
+    if labels is None:
+        return ()
+    if isinstance(labels, str):
+        return (labels,)
+    return tuple(str(label) for label in labels)
+
+
+class _quiet_constant_label_warnings(warnings.catch_warnings):
+    """A fold may lack a rare label entirely; one-vs-rest then predicts a constant, which is fine."""
+
+    def __enter__(self):
+        super().__enter__()
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+
+
+def library_versions() -> dict[str, str]:
+    import joblib
+    import scipy
+    import sklearn
+
+    return {
+        "topictag": __version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+        "python": platform.python_version(),
+    }
