@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .errors import TopictagError
+from .errors import DataError, TopictagError
 
 app = typer.Typer(
     help="Tag news articles with topics, train on your own labels, explain every tag.",
@@ -173,6 +173,48 @@ def evaluate(
             warnings.warn(f"labels the model does not know are counted as misses: {', '.join(unknown)}")
         report = evaluate_predictions(gold, predicted, model.topics_, model.negative_label)
     _print_report(report, format, title=f"Evaluation on {data} ({len(dataset)} examples)")
+
+
+@app.command()
+def explain(
+    text_or_file: Annotated[str, typer.Argument(help="Text to explain, a file holding it, or - for stdin.")],
+    model_path: ModelOption = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="Label to explain (repeatable); default: the text's tags, or its best label.")] = None,
+    terms: Annotated[int, typer.Option(min=1, help="Terms to show in each direction.")] = 10,
+    format: ReportFormatOption = ReportFormat.table,
+):
+    """Show which terms pushed each label's score up and down (weight x feature, in log-odds)."""
+    from .batch import read_document
+
+    with _user_errors():
+        text = text_or_file
+        if text_or_file == "-" or Path(text_or_file).is_file():
+            document = read_document(text_or_file)
+            if document.error:
+                raise DataError(f"{text_or_file}: {document.error}")
+            text = document.text
+        model = _load_model(model_path)
+        explanations = model.explain(text, labels=label, n_terms=terms)
+    if format is ReportFormat.json:
+        typer.echo(json.dumps([e.to_dict() for e in explanations], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for e in explanations:
+        verdict = "tagged" if e.tagged else "not tagged"
+        console.print(f"[bold]{e.label}[/bold]: p={e.probability:.3f} (threshold {e.threshold:.3f}, {verdict}); bias {e.bias:+.2f}")
+        table = Table()
+        table.add_column("pushed up", style="green")
+        table.add_column("", justify="right")
+        table.add_column("pushed down", style="red")
+        table.add_column("", justify="right")
+        for i in range(max(len(e.up), len(e.down))):
+            up = e.up[i] if i < len(e.up) else ("", None)
+            down = e.down[i] if i < len(e.down) else ("", None)
+            table.add_row(up[0], "" if up[1] is None else f"{up[1]:+.3f}", down[0], "" if down[1] is None else f"{down[1]:+.3f}")
+        console.print(table)
 
 
 @app.command()

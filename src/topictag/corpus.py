@@ -154,12 +154,7 @@ def _parse_labels(cell, split_cells: bool) -> tuple[str, ...]:
 
 
 def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    try:
-        return value != value  # NaN from pandas
-    except (TypeError, ValueError):
-        return False
+    return value is None or (isinstance(value, float) and value != value)  # NaN: pandas' empty cell
 
 
 def read_text_file(path: Path) -> str:

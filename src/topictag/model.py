@@ -226,11 +226,17 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         """Tag each text; ``threshold`` overrides every label's own threshold, ``top_k`` caps the tags."""
         texts = _as_texts(texts)
         sources = list(sources) if sources is not None else [None] * len(texts)
-        probs = self._topic_probabilities(texts) if texts else np.zeros((0, len(self.topics_)))
+        self._check_fitted()
+        if not texts:
+            return []
+        features = self.pipeline_[:-1].transform(texts)
+        probs = self._probabilities(_scores(self.pipeline_, features))
+        # A text with no word the model knows carries no evidence for any topic: it gets no tag.
+        known_terms = np.diff(features.indptr)
         cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
         predictions = []
-        for source, row in zip(sources, probs):
-            tags = self._tags_from_row(row, row >= cutoffs)[:top_k]
+        for source, row, n_known in zip(sources, probs, known_terms):
+            tags = self._tags_from_row(row, row >= cutoffs)[:top_k] if n_known else ()
             scores = {t: round(float(p), 6) for t, p in zip(self.topics_, row)}
             predictions.append(Prediction(source, tags, tags[0] if tags else self.negative_label, scores))
         return predictions
@@ -246,6 +252,13 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
     def _check_fitted(self):
         if not hasattr(self, "pipeline_"):
             raise ModelError("this TopicClassifier is not fitted yet; call fit() or load a model")
+
+    def explain(self, text: str, labels=None, n_terms: int = 10):
+        """Per-term contributions to each label's score; see :func:`topictag.explain.explain`."""
+        from .explain import explain
+
+        self._check_fitted()
+        return explain(self, text, labels=labels, n_terms=n_terms)
 
     # ---- persistence ---------------------------------------------------------------------------
 
@@ -263,8 +276,11 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _raw_scores(pipeline: Pipeline, texts) -> np.ndarray:
+    return _scores(pipeline, pipeline[:-1].transform(texts))
+
+
+def _scores(pipeline: Pipeline, features) -> np.ndarray:
     """Per-label margins of a fitted pipeline; log-odds for naive Bayes, which has no decision function."""
-    features = pipeline[:-1].transform(texts)
     columns = []
     for estimator in pipeline[-1].estimators_:
         if hasattr(estimator, "decision_function"):

@@ -1,0 +1,179 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from topictag import __version__
+from topictag.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def model_file(tiny_model, tmp_path):
+    path = tmp_path / "tiny.topictag"
+    tiny_model.save(path)
+    return path
+
+
+@pytest.fixture
+def articles(tmp_path):
+    folder = tmp_path / "articles"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "steel.txt").write_text("New tariffs on imported steel and cars", encoding="utf-8")
+    (folder / "nested" / "army.txt").write_text("Troops and missile batteries deployed to the border", encoding="utf-8")
+    (folder / "nested" / "festival.md").write_text("Film festival premiere draws singer", encoding="utf-8")
+    return folder
+
+
+def records(output):
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"topictag {__version__}"
+
+
+def test_train_prints_cv_metrics_and_saves_a_model(tiny_csv, tmp_path):
+    out = tmp_path / "m.topictag"
+    result = invoke("train", tiny_csv, "--out", out, "--seed", 1, "--classifier", "svm")
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    assert "Cross-validated quality" in result.output and "micro avg" in result.output and "Confusion" in result.output
+    json_result = invoke("train", tiny_csv, "--out", tmp_path / "m2.topictag", "--format", "json")
+    report = json.loads(json_result.stdout)
+    assert set(report["labels"]) == {"health", "security", "tech_policy", "trade", "other"}
+
+
+def test_train_same_seed_gives_identical_tags(tiny_csv, tmp_path, articles):
+    outputs = []
+    for name in ("a", "b"):
+        model = tmp_path / f"{name}.topictag"
+        assert invoke("train", tiny_csv, "--out", model, "--seed", 7, "--classifier", "sgd").exit_code == 0
+        outputs.append(invoke("tag", articles, "--model", model, "--format", "jsonl").stdout)
+    assert outputs[0] == outputs[1]
+
+
+def test_tag_folder_gives_one_record_per_file(model_file, articles):
+    result = invoke("tag", articles, "--model", model_file, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    rows = records(result.stdout)
+    assert [Path(r["source"]).name for r in rows] == ["army.txt", "festival.md", "steel.txt"]
+    by_name = {Path(r["source"]).name: r for r in rows}
+    assert by_name["steel.txt"]["tags"] == ["trade"] and by_name["steel.txt"]["top"] == "trade"
+    assert by_name["army.txt"]["top"] == "security"
+    assert by_name["festival.md"]["tags"] == [] and by_name["festival.md"]["top"] == "other"
+    assert set(by_name["steel.txt"]["scores"]) == {"health", "security", "tech_policy", "trade"}
+
+
+def test_tag_glob_stdin_and_lines(model_file, articles):
+    result = invoke("tag", f"{articles}/**/*.txt", "--model", model_file)
+    assert [Path(r["source"]).name for r in records(result.stdout)] == ["army.txt", "steel.txt"]
+    result = invoke("tag", "-", "--model", model_file, input="Vaccine approved for children\n")
+    assert records(result.stdout) == [dict(records(result.stdout)[0], source="-", top="health")]
+    result = invoke("tag", "-", "--lines", "--model", model_file, input="Tariffs on steel\n\nStorm cuts power\n")
+    assert [(r["source"], r["top"]) for r in records(result.stdout)] == [("-:1", "trade"), ("-:3", "other")]
+
+
+def test_tag_csv_table_output_file_top_k_and_threshold(model_file, articles, tmp_path):
+    out = tmp_path / "tags.csv"
+    result = invoke("tag", articles / "steel.txt", "--model", model_file, "--format", "csv", "--output", out, "--threshold", "0", "--top-k", "2")
+    assert result.exit_code == 0 and result.stdout == ""
+    header, row = out.read_text().splitlines()
+    assert header == "source,top,tags,score_health,score_security,score_tech_policy,score_trade,error"
+    assert row.split(",")[2].count("|") == 1
+    table = invoke("tag", articles / "steel.txt", "--model", model_file, "--format", "table")
+    assert "steel.txt" in table.stdout and "trade" in table.stdout
+
+
+def test_unreadable_inputs_still_get_a_record(model_file, tmp_path):
+    (tmp_path / "empty.txt").write_text("   \n")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    result = invoke("tag", tmp_path / "empty.txt", tmp_path / "image.png", "--model", model_file)
+    assert result.exit_code == 0
+    assert [r.get("error") for r in records(result.stdout)] == ["empty text", "binary file, not text"]
+
+
+def test_evaluate_prints_report_and_json(model_file, tiny_csv):
+    result = invoke("evaluate", tiny_csv, "--model", model_file)
+    assert result.exit_code == 0 and "precision" in result.stdout and "Confusion" in result.stdout
+    report = json.loads(invoke("evaluate", tiny_csv, "--model", model_file, "--format", "json").stdout)
+    assert report["n"] == 72 and report["micro"]["f1"] > 0.9
+
+
+def test_info_shows_metadata_and_metrics(model_file):
+    result = invoke("info", model_file)
+    assert result.exit_code == 0
+    for expected in ("Labels: health, security, tech_policy, trade", "Thresholds:", "scikit-learn", "Cross-validated quality"):
+        assert expected in result.stdout
+    details = json.loads(invoke("info", model_file, "--format", "json").stdout)
+    assert details["training"]["label_counts"]["trade"] == 22
+
+
+def test_explain_text_and_file(model_file, articles):
+    result = invoke("explain", "New tariffs on steel imports", "--model", model_file)
+    assert result.exit_code == 0 and "trade" in result.stdout and "tariffs" in result.stdout
+    data = json.loads(invoke("explain", articles / "steel.txt", "--model", model_file, "--format", "json", "-l", "health").stdout)
+    assert [d["label"] for d in data] == ["health"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.csv", "--out", "{tmp}/m.topictag"], "Error: missing.csv: no such file or folder"),
+        (["train", "{tmp}/data.xml", "--out", "{tmp}/m.topictag"], "Error: {tmp}/data.xml: unknown format '.xml'"),
+        (["train", "{tmp}/nocol.csv", "--out", "{tmp}/m.topictag"], "Error: {tmp}/nocol.csv: no text column 'text'; columns found: body, label"),
+        (["train", "{tmp}/blank.csv", "--out", "{tmp}/m.topictag"], "Error: {tmp}/blank.csv: no non-empty text in column 'text'"),
+        (["train", "{tmp}/one.csv", "--out", "{tmp}/m.topictag"], "Error: only one label in the data (trade); need at least two to train"),
+        (["tag", "{tmp}/one.csv", "--model", "{tmp}/data.xml"], "Error: {tmp}/data.xml: not a topictag model"),
+        (["tag", "missing.txt"], "Error: missing.txt: no such file or folder"),
+        (["tag", "{tmp}/*.nothing"], "Error: {tmp}/*.nothing: no files match"),
+    ],
+)
+def test_errors_are_one_line_exit_1_and_leave_no_output(tmp_path, args, message):
+    (tmp_path / "data.xml").write_text("<x/>")
+    (tmp_path / "nocol.csv").write_text("body,label\nx,trade\n")
+    (tmp_path / "blank.csv").write_text("text,label\n ,trade\n")
+    (tmp_path / "one.csv").write_text("text,label\na,trade\nb,trade\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = invoke(*args, "--output" if args[0] == "tag" else "--format", tmp_path / "out.jsonl" if args[0] == "tag" else "table")
+    assert result.exit_code == 1
+    stderr = result.stderr.strip()
+    assert stderr.startswith(message.replace("{tmp}", str(tmp_path))) and "\n" not in stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "m.topictag").exists() and not (tmp_path / "out.jsonl").exists()
+
+
+def test_usage_errors_exit_2():
+    assert invoke("tag").exit_code == 2
+    assert invoke("train", "x.csv").exit_code == 2
+    assert invoke("tag", "x", "--format", "xml").exit_code == 2
+
+
+def test_installed_console_script_and_module_entry_point(tmp_path):
+    script = Path(sys.executable).with_name("topictag")
+    assert script.exists(), "the topictag console script is not installed"
+    result = subprocess.run([str(script), "tag", str(ROOT / "examples" / "article.txt"), "--format", "jsonl"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["top"] == "trade"
+    result = subprocess.run([sys.executable, "-m", "topictag", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "train" in result.stdout and "tag" in result.stdout
+
+
+def test_help_and_version_do_not_import_sklearn_or_pandas():
+    code = (
+        "import sys; from typer.testing import CliRunner; from topictag.cli import app; "
+        "r = CliRunner(); r.invoke(app, ['--help']); r.invoke(app, ['--version']); "
+        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

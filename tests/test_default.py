@@ -1,0 +1,56 @@
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import topictag
+from topictag import default
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = (ROOT / "examples" / "article.txt").read_text(encoding="utf-8")
+
+
+def test_default_model_works_out_of_the_box():
+    model = topictag.default_model()
+    assert model.topics_ == ["health", "security", "tech_policy", "trade"]
+    assert model.negative_label == "other"
+    assert topictag.tag(EXAMPLE).top == "trade"
+    tags = [p.top for p in topictag.tag_many(["NATO allies hold naval drills in the Baltic", "Parliament votes to ban phones for under-16s on social media apps"])]
+    assert tags == ["security", "tech_policy"]
+
+
+@pytest.mark.skipif(not (ROOT / "labels").is_dir(), reason="needs the source checkout's labels/")
+def test_shipped_default_model_was_built_from_the_current_labels():
+    from topictag.corpus import read_labels_folder
+
+    shipped = topictag.default_model().training_info_["data"]["sha256"]
+    assert shipped == read_labels_folder(ROOT / "labels").sha256, "labels/ changed: run python training/build_default_model.py"
+
+
+def test_unusable_shipped_model_is_rebuilt_once_into_topictag_home(monkeypatch, isolated_home):
+    shipped = topictag.default_model()
+    monkeypatch.setattr(default, "DEFAULT_BUNDLE_NAME", "missing.topictag")
+    default.default_model.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="rebuilding the default model"):
+            rebuilt = default.default_model()
+        assert len(list(isolated_home.glob("default-*.topictag"))) == 1
+        texts = [EXAMPLE, "Vaccine approved for children", "Storm cuts power"]
+        assert np.array_equal(rebuilt.predict_proba(texts), shipped.predict_proba(texts))
+
+        default.default_model.cache_clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cached = default.default_model()  # loads the cache: no second rebuild
+        assert np.array_equal(cached.predict_proba(texts), shipped.predict_proba(texts))
+    finally:
+        default.default_model.cache_clear()
+
+
+def test_topictag_home_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOPICTAG_HOME", str(tmp_path / "x"))
+    assert default.topictag_home() == tmp_path / "x"
+    monkeypatch.delenv("TOPICTAG_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default.topictag_home() == tmp_path / "cache" / "topictag"

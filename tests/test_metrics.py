@@ -1,0 +1,15 @@
+from topictag.metrics import evaluate_predictions
+
+
+def test_per_label_micro_macro_and_confusion():
+    gold = [("trade",), ("trade", "health"), (), ("health",)]
+    predicted = [("trade",), ("trade",), ("health",), ()]
+    report = evaluate_predictions(gold, predicted, ["health", "trade"], "other")
+    assert report["labels"]["trade"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert report["labels"]["health"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+    assert report["labels"]["other"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["micro"] == {"precision": 0.6667, "recall": 0.5, "f1": 0.5714}
+    assert report["macro"]["f1"] == 0.5
+    assert report["exact_match"] == 0.25
+    # rows: true label; columns: predicted top label (health, trade, other)
+    assert report["confusion"]["matrix"] == [[0, 1, 1], [0, 2, 0], [1, 0, 0]]

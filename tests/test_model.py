@@ -1,0 +1,146 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from topictag import DataError, TopicClassifier
+from topictag.model import DEFAULT_THRESHOLD
+
+
+def test_tags_follow_the_topic_of_the_text(tiny_model):
+    assert tiny_model.tag("New tariffs on imported steel and cars").top == "trade"
+    assert tiny_model.tag("Troops and missile batteries deployed to the border").top == "security"
+    assert tiny_model.tag("Hospital nurses warn of flu outbreak").top == "health"
+
+
+def test_text_about_no_topic_gets_the_negative_label_and_no_tags(tiny_model):
+    prediction = tiny_model.tag("Film festival premiere draws singer and novelist")
+    assert prediction.tags == ()
+    assert prediction.top == "other"
+
+
+def test_negative_label_is_never_a_tag(tiny_model, tiny_corpus):
+    texts, _ = tiny_corpus
+    for prediction in tiny_model.tag_many(texts, threshold=0.0):
+        assert "other" not in prediction.tags
+    assert "other" not in tiny_model.topics_
+
+
+def test_multi_label_text_carries_both_tags(tiny_model):
+    prediction = tiny_model.tag("Chip export controls widen the tariff dispute")
+    assert set(prediction.tags) == {"trade", "tech_policy"}
+
+
+def test_tags_are_sorted_best_first_and_scores_are_probabilities(tiny_model):
+    prediction = tiny_model.tag("Chip export controls widen the tariff dispute", threshold=0.0)
+    scores = [prediction.scores[t] for t in prediction.tags]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= p <= 1.0 for p in prediction.scores.values())
+    assert prediction.to_dict() == {"source": None, "tags": list(prediction.tags), "top": prediction.tags[0], "scores": prediction.scores}
+
+
+def test_threshold_override_and_top_k(tiny_model):
+    everything = tiny_model.tag("Tariffs on steel", threshold=0.0)
+    assert len(everything.tags) == len(tiny_model.topics_)
+    assert tiny_model.tag("Tariffs on steel", threshold=0.0, top_k=2).tags == everything.tags[:2]
+    assert tiny_model.tag("Tariffs on steel", threshold=1.0).tags == ()
+
+
+def test_thresholds_are_chosen_per_label(tiny_model):
+    assert set(tiny_model.thresholds_) == set(tiny_model.topics_)
+    assert all(0.0 < t < 1.0 for t in tiny_model.thresholds_.values())
+
+
+def test_predict_and_predict_proba_follow_classes(tiny_model):
+    texts = ["Tariffs on steel", "Storm cuts power"]
+    assert list(tiny_model.predict(texts)) == ["trade", "other"]
+    proba = tiny_model.predict_proba(texts)
+    assert proba.shape == (2, len(tiny_model.classes_))
+    assert list(tiny_model.classes_) == tiny_model.topics_ + ["other"]
+    assert ((proba >= 0) & (proba <= 1)).all()
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "svm", "sgd", "cnb"])
+def test_every_classifier_gives_calibrated_probabilities(classifier, tiny_corpus):
+    texts, labels = tiny_corpus
+    model = TopicClassifier(classifier=classifier).fit(texts, labels)
+    proba = model.predict_proba(["Tariffs on imported steel", "Missile test alarms neighbours"])
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert model.predict(["Tariffs on imported steel and cars"])[0] == "trade"
+
+
+def test_same_seed_gives_identical_predictions(tiny_corpus):
+    texts, labels = tiny_corpus
+    a = TopicClassifier(classifier="sgd", random_state=3).fit(texts, labels)
+    b = TopicClassifier(classifier="sgd", random_state=3).fit(texts, labels)
+    assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
+    assert a.thresholds_ == b.thresholds_
+
+
+def test_works_with_clone_params_and_cross_val_score(tiny_corpus):
+    texts, labels = tiny_corpus
+    model = TopicClassifier(C=3.0, cv=3)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    copy.set_params(classifier="svm")
+    assert copy.classifier == "svm" and model.classifier == "logreg"
+    single = [label[0] for label in labels]
+    scores = cross_val_score(TopicClassifier(cv=3), texts, single, cv=3)
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores.mean() > 0.5
+
+
+def test_cv_metrics_cover_every_label_and_the_confusion(tiny_model):
+    metrics = tiny_model.cv_metrics_
+    assert set(metrics["labels"]) == set(tiny_model.topics_) | {"other"}
+    assert {"precision", "recall", "f1"} <= set(metrics["micro"]) and set(metrics["macro"]) == {"precision", "recall", "f1"}
+    assert metrics["confusion"]["labels"] == tiny_model.topics_ + ["other"]
+    assert sum(map(sum, metrics["confusion"]["matrix"])) >= metrics["n"]
+    assert tiny_model.training_info_["label_counts"]["other"] == 18
+
+
+def test_only_one_label_is_refused():
+    with pytest.raises(DataError, match="only one label"):
+        TopicClassifier().fit(["a b", "c d", "e f"], ["trade", "trade", "trade"])
+    with pytest.raises(DataError, match="only one label"):
+        TopicClassifier().fit(["a b", "c d"], ["other", "other"])
+
+
+def test_rare_labels_train_with_a_warning_and_the_documented_threshold(tiny_corpus):
+    texts, labels = tiny_corpus
+    texts = texts + ["A comet lands in the harbour"]
+    labels = labels + [["astronomy"]]
+    with pytest.warns(UserWarning, match="astronomy"):
+        model = TopicClassifier().fit(texts, labels)
+    assert model.thresholds_["astronomy"] == DEFAULT_THRESHOLD
+    assert model.rare_labels_ == ["astronomy"]
+
+
+def test_empty_label_list_means_no_topic(tiny_corpus):
+    texts, labels = tiny_corpus
+    as_empty = [[] if label == ["other"] else label for label in labels]
+    a = TopicClassifier().fit(texts, labels)
+    b = TopicClassifier().fit(texts, as_empty)
+    assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "cnb"])
+def test_explanation_adds_up_to_the_score(classifier, tiny_corpus):
+    texts, labels = tiny_corpus
+    model = TopicClassifier(classifier=classifier).fit(texts, labels)
+    text = "Tariffs and missile tests dominate the summit"
+    for explanation in model.explain(text, labels=model.topics_, n_terms=10_000):
+        logit = explanation.bias + sum(w for _, w in explanation.up) + sum(w for _, w in explanation.down)
+        probability = 1 / (1 + math.exp(-logit))
+        assert probability == pytest.approx(model.tag(text).scores[explanation.label], abs=1e-4)
+
+
+def test_explanation_names_the_terms_behind_a_tag(tiny_model):
+    [explanation] = tiny_model.explain("New tariffs on steel imports")
+    assert explanation.label == "trade" and explanation.tagged
+    assert "tariffs" in [term for term, _ in explanation.up]
+    with pytest.raises(DataError, match="unknown label"):
+        tiny_model.explain("x", labels=["sport"])
