@@ -81,3 +81,8 @@ def test_labels_folder_reads_every_jsonl_file(tmp_path):
     (tmp_path / "b.jsonl").write_text(json.dumps({"id": "b1", "text": "u", "labels": ["other"]}) + "\n", encoding="utf-8")
     dataset = read_labels_folder(tmp_path)
     assert [e.id for e in dataset.examples] == ["a1", "b1"]
+
+
+def test_a_folder_of_jsonl_files_is_read_like_labels(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "a1", "text": "t", "labels": ["trade"]}) + "\n", encoding="utf-8")
+    assert read_dataset(tmp_path).label_sets == [("trade",)]

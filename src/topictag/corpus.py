@@ -51,7 +51,7 @@ class Dataset:
 
 
 def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None = None) -> Dataset:
-    """Read labeled examples from a table file or a folder of ``<label>/*.txt`` files.
+    """Read labeled examples from a table file, a folder of ``<label>/*.txt`` files, or a folder of JSONL files.
 
     ``label_col`` defaults to ``label`` or ``labels``, whichever the table has. A label cell may hold
     several labels: a JSON list in JSONL, ``|``-separated text in CSV/TSV. Rows with empty text are
@@ -60,6 +60,8 @@ def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if path.is_dir() and any(path.glob("*.jsonl")):
+        return read_labels_folder(path)
     if path.is_dir():
         examples = _read_folder(path)
     else:

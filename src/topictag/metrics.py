@@ -49,3 +49,46 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": tp + fn}
+
+
+# ---- segmentation ------------------------------------------------------------------------------
+# A segmentation of n units is a 0/1 sequence of length n: 1 at position i means a boundary after unit i.
+
+
+def pk(reference: Sequence[int], hypothesis: Sequence[int], k: int) -> float:
+    """Beeferman's Pk: the share of unit pairs k apart that one segmentation puts together and the other apart."""
+    return _window_errors(reference, hypothesis, k, lambda r, h: (r > 0) != (h > 0))
+
+
+def windowdiff(reference: Sequence[int], hypothesis: Sequence[int], k: int) -> float:
+    """Pevzner and Hearst's WindowDiff: the share of windows of k units whose boundary counts differ."""
+    return _window_errors(reference, hypothesis, k, lambda r, h: r != h)
+
+
+def half_mean_segment_length(reference: Sequence[int]) -> int:
+    """The usual window for Pk and WindowDiff: half the mean reference segment length, at least 1 unit."""
+    segments = sum(reference[:-1]) + 1
+    return max(1, round(len(reference) / segments / 2))
+
+
+def _window_errors(reference, hypothesis, k, differs) -> float:
+    if len(reference) != len(hypothesis):
+        raise ValueError("segmentations of different lengths")
+    windows = len(reference) - k + 1
+    if windows <= 0:
+        return 0.0
+    r, h = sum(reference[:k]), sum(hypothesis[:k])
+    errors = 0
+    for i in range(windows):
+        if i:
+            r += reference[i + k - 1] - reference[i - 1]
+            h += hypothesis[i + k - 1] - hypothesis[i - 1]
+        errors += differs(r, h)
+    return errors / windows
+
+
+def boundary_prf(reference: Sequence[int], hypothesis: Sequence[int]) -> dict:
+    """Precision, recall and F1 of exact boundary positions."""
+    ref = {i for i, b in enumerate(reference) if b}
+    hyp = {i for i, b in enumerate(hypothesis) if b}
+    return _prf(len(ref & hyp), len(hyp - ref), len(ref - hyp))

@@ -55,21 +55,27 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         classifier: str = "logreg",
         negative_label: str = "other",
         C: float = 10.0,
+        class_weight: str | None = "balanced",
+        char_ngram_range: tuple[int, int] | None = None,
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int = 1,
         max_features: int | None = None,
         cv: int = 5,
         min_positives: int = 5,
+        negative_weight: float = 1.0,
         random_state: int = 0,
     ):
         self.classifier = classifier
         self.negative_label = negative_label
         self.C = C
+        self.class_weight = class_weight
+        self.char_ngram_range = char_ngram_range
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
         self.cv = cv
         self.min_positives = min_positives
+        self.negative_weight = negative_weight
         self.random_state = random_state
 
     # ---- fitting -------------------------------------------------------------------------------
@@ -126,16 +132,20 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
             strip_accents="unicode",
             dtype=np.float64,
         )
+        if self.char_ngram_range:
+            from sklearn.pipeline import FeatureUnion
+            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngram_range), sublinear_tf=True, min_df=2, strip_accents="unicode")
+            features = FeatureUnion([("words", features), ("chars", chars)])
         return Pipeline([("features", features), ("classifier", OneVsRestClassifier(self._base_classifier()))])
 
     def _base_classifier(self):
         seed = self.random_state
         if self.classifier == "logreg":
-            return LogisticRegression(C=self.C, solver="liblinear", class_weight="balanced", random_state=seed)
+            return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, random_state=seed)
         if self.classifier == "svm":
-            return LinearSVC(C=self.C / 10, class_weight="balanced", random_state=seed)
+            return LinearSVC(C=self.C / 10, class_weight=self.class_weight, random_state=seed)
         if self.classifier == "sgd":
-            return SGDClassifier(alpha=1e-5, class_weight="balanced", max_iter=50, tol=None, random_state=seed)
+            return SGDClassifier(alpha=1e-4 / self.C, class_weight=self.class_weight, max_iter=50, tol=None, random_state=seed)
         return ComplementNB(alpha=0.3)
 
     def _indicator(self, label_sets) -> np.ndarray:
@@ -186,7 +196,7 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
     def _threshold(self, probs, y) -> float:
         if y.sum() < self.min_positives:
             return DEFAULT_THRESHOLD
-        return _best_f1_threshold(probs, y)
+        return _best_f1_threshold(probs, y, self.negative_weight)
 
     def _cross_validated_metrics(self, oof_probs, Y, folds, label_sets) -> dict:
         """Metrics of out-of-fold predictions, each fold thresholded by thresholds chosen on the other folds."""
@@ -238,8 +248,14 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         for source, row, n_known in zip(sources, probs, known_terms):
             tags = self._tags_from_row(row, row >= cutoffs)[:top_k] if n_known else ()
             scores = {t: round(float(p), 6) for t, p in zip(self.topics_, row)}
-            predictions.append(Prediction(source, tags, tags[0] if tags else self.negative_label, scores))
+            predictions.append(Prediction(source, tags, tags[0] if tags else self._fallback_top(row), scores))
         return predictions
+
+    def _fallback_top(self, probs) -> str:
+        """``top`` when no tag passed: the negative label, or, for a model trained without negatives, the best topic."""
+        if self.training_info_["label_counts"].get(self.negative_label, 0) == 0:
+            return self.topics_[int(np.argmax(probs))]
+        return self.negative_label
 
     def _tags_from_row(self, probs, passed) -> tuple[str, ...]:
         order = np.argsort(-probs, kind="stable")
@@ -291,9 +307,14 @@ def _scores(pipeline: Pipeline, features) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def _best_f1_threshold(probs: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut-off that maximises F1, halfway between the best score and the next one below."""
-    precision, recall, thresholds = precision_recall_curve(y, probs)
+def _best_f1_threshold(probs: np.ndarray, y: np.ndarray, negative_weight: float = 1.0) -> float:
+    """The probability cut-off that maximises F1, halfway between the best score and the next one below.
+
+    ``negative_weight`` counts each negative example that many times, as if texts without the label were
+    that much more common in the stream to be tagged than in the training data.
+    """
+    weights = np.where(y == 1, 1.0, negative_weight)
+    precision, recall, thresholds = precision_recall_curve(y, probs, sample_weight=weights)
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)[:-1]
     best = int(np.argmax(f1))
