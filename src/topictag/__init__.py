@@ -15,6 +15,8 @@ _EXPORTS = {
     "default_model": "default",
     "tag": "default",
     "tag_many": "default",
+    "Segment": "segment",
+    "Segmenter": "segment",
     "add_tags": "frame",
     "TopictagError": "errors",
     "DataError": "errors",

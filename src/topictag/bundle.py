@@ -174,6 +174,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             temp.write(data)
             temp.flush()
             os.fsync(temp.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -181,3 +182,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 load = load_bundle  # the public name: topictag.load(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

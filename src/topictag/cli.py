@@ -5,6 +5,7 @@ scikit-learn and pandas are imported inside commands, so ``--help`` and ``--vers
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import warnings
@@ -30,6 +31,13 @@ class TagFormat(str, Enum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
+
+
+class SegmentFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    html = "html"
 
 
 class ReportFormat(str, Enum):
@@ -149,6 +157,50 @@ def tag(
             _print_tag_table(list(records), output)
         else:
             _write_text(format_records(records, format.value, model.topics_), output)
+
+
+@app.command()
+def segment(
+    inputs: Annotated[list[str], typer.Argument(help="Documents: files, folders (recursive), globs, or - for stdin.")],
+    model_path: ModelOption = None,
+    format: Annotated[Optional[SegmentFormat], typer.Option("--format", "-f", help="Default: table on a terminal, json otherwise.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")] = None,
+    furniture_pattern: Annotated[
+        Optional[list[str]], typer.Option("--furniture-pattern", help="Extra regular expression for non-content lines (repeatable).")
+    ] = None,
+):
+    """Split documents into contiguous per-topic spans with exact character offsets."""
+    from .batch import expand_inputs, read_documents
+    from .segment import DEFAULT_FURNITURE_PATTERNS
+
+    if format is None:
+        format = SegmentFormat.table if output is None and sys.stdout.isatty() else SegmentFormat.json
+    with _user_errors():
+        paths = expand_inputs(inputs)
+        model = _load_model(model_path)
+        patterns = DEFAULT_FURNITURE_PATTERNS + list(furniture_pattern or [])
+        results = []
+        for document in read_documents(paths):
+            if document.error:
+                results.append((document, None))
+            else:
+                results.append((document, model.segment(document.text, furniture_patterns=patterns)))
+    records = [
+        {"source": d.source, "error": d.error} if segments is None else {"source": d.source, "segments": [s.to_dict() for s in segments]}
+        for d, segments in results
+    ]
+    if format is SegmentFormat.json:
+        payload = records[0] if len(records) == 1 else records
+        _write_text([json.dumps(payload, ensure_ascii=False, indent=2) + "\n"], output)
+    elif format is SegmentFormat.jsonl:
+        _write_text((json.dumps(r, ensure_ascii=False) + "\n" for r in records), output)
+    elif format is SegmentFormat.html:
+        from .render import segments_html
+
+        documents = [(d.source, d.text, segments or []) for d, segments in results]
+        _write_text([segments_html(documents, model.topics_, model.negative_label)], output)
+    else:
+        _print_segment_table(records, output)
 
 
 @app.command()
@@ -275,8 +327,34 @@ def _print_report(report: dict, format: ReportFormat, title: str):
     console.print(confusion)
 
 
-def _print_tag_table(records: list[dict], output: Optional[Path]):
+def _print_segment_table(records: list[dict], output: Optional[Path]):
+    from rich.table import Table
+
+    table = Table()
+    for column in ("source", "start", "end", "label", "score", "text"):
+        table.add_column(column, justify="right" if column in ("start", "end", "score") else "left", overflow="fold")
+    for record in records:
+        if "error" in record:
+            table.add_row(record["source"], "", "", "[red]error[/red]", "", record["error"])
+        for s in record.get("segments", []):
+            preview = " ".join(s["text"].split())
+            preview = preview if len(preview) <= 70 else preview[:67] + "..."
+            table.add_row(record["source"], str(s["start"]), str(s["end"]), s["label"], f"{s['score']:.2f}", preview)
+    _print_table(table, output)
+
+
+def _print_table(table, output: Optional[Path]):
     from rich.console import Console
+
+    if output is None:
+        Console().print(table)
+        return
+    console = Console(record=True, width=120, file=io.StringIO())
+    console.print(table)
+    _write_text([console.export_text()], output)
+
+
+def _print_tag_table(records: list[dict], output: Optional[Path]):
     from rich.table import Table
 
     table = Table()
@@ -288,12 +366,7 @@ def _print_tag_table(records: list[dict], output: Optional[Path]):
         else:
             best = max(record["scores"].values(), default=0.0)
             table.add_row(record["source"], record["top"], ", ".join(record["tags"]) or "-", f"{best:.3f}")
-    if output is None:
-        Console().print(table)
-    else:
-        buffer = Console(record=True, width=120, file=open("/dev/null", "w"))
-        buffer.print(table)
-        _write_text([buffer.export_text()], output)
+    _print_table(table, output)
 
 
 def _write_text(chunks, output: Optional[Path]):

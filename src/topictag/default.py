@@ -90,3 +90,4 @@ def tag(text: str, **options):
 def tag_many(texts, **options):
     """Tag many texts with the default model; see :meth:`TopicClassifier.tag_many` for the options."""
     return default_model().tag_many(texts, **options)
+

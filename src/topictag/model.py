@@ -269,6 +269,16 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "pipeline_"):
             raise ModelError("this TopicClassifier is not fitted yet; call fit() or load a model")
 
+    def segment(self, text: str, **options):
+        """Split ``text`` into contiguous per-topic :class:`~topictag.segment.Segment` spans.
+
+        ``options`` are :class:`~topictag.segment.Segmenter` settings (switch penalties, furniture patterns).
+        """
+        from .segment import Segmenter
+
+        self._check_fitted()
+        return Segmenter(self, **options).segment(text)
+
     def explain(self, text: str, labels=None, n_terms: int = 10):
         """Per-term contributions to each label's score; see :func:`topictag.explain.explain`."""
         from .explain import explain

@@ -19,7 +19,7 @@ import numpy as np
 DEFAULT_FURNITURE_PATTERNS = [
     r"(share|share this( article| story| page)?|share on \w+|tweet|e-?mail|print|save|copy link|whatsapp|facebook|twitter|linkedin)\W*",
     r"(advertisement|advert|sponsored( content)?|paid content|ad|story continues below( advertisement)?)\W*",
-    r"(read|load|show|see|view) (more|all|less|full story|comments?)\b.{0,40}",
+    r"(read|load|show|see|view) (more|all|less|next|full story|comments?)\b.{0,40}",
     r"more (in|from|on|of) [\w .&'-]{1,40}",
     r"(related|recommended|trending|most (read|popular|viewed)|top stories|latest( news)?|editor'?s picks|you may also like|up next|what to read next)( stories| articles| coverage| content)?\W*",
     r"(sign up|subscribe|register|log ?in|sign in|follow us|get the app|download the app|newsletter)\b.{0,80}",
@@ -37,11 +37,13 @@ DEFAULT_FURNITURE_PATTERNS = [
     r"(comments?|replies)\s*\(?\d*\)?",
     r"(tags?|topics?|filed under|categories)\s*:.{0,120}",
 ]
-NAVIGATION = re.compile(r"^\s*(\S[^|•·»›]{0,30}\s*[|•·»›]\s*){2,}\S[^|•·»›]{0,30}$")
+# Menus: three or more short items separated by | • · » › or by runs of two or more spaces or tabs.
+NAVIGATION = re.compile(r"^\s*(\S[^|•·»›]{0,30}\s*[|•·»›]\s*){2,}\S[^|•·»›]{0,30}$|^\s*([\w&'-]+( [\w&'-]+)?(\s{2,}|\t+)){2,}[\w&'-]+( [\w&'-]+)?\s*$")
 SENTENCE_END = re.compile(r"[.!?…:;\"'”’)\]]\s*$")
 LONG_LINE = 400  # characters: longer lines are split into sentences
 SENTENCE_CHUNK = 5000  # characters handed to the sentence splitter at once, so very long lines stay linear
 HEADLINE_MAX_WORDS = 16
+FURNITURE_MAX_CHARS = 200  # furniture is short; longer lines are always content
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def split_units(text: str, furniture_patterns=DEFAULT_FURNITURE_PATTERNS) -> lis
             continue
         start = line_start + (len(line) - len(line.lstrip()))
         end = start + len(stripped)
-        if furniture.fullmatch(stripped) or NAVIGATION.match(stripped):
+        if len(stripped) <= FURNITURE_MAX_CHARS and (furniture.fullmatch(stripped) or NAVIGATION.match(stripped)):
             units.append(Unit(start, end, furniture=True, paragraph_start=paragraph_start))
         elif len(stripped) > LONG_LINE:
             for k, (s, e) in enumerate(_sentences(text, start, end)):
