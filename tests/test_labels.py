@@ -79,9 +79,12 @@ def test_no_8_word_sequence_comes_from_the_evaluation_data(rows):
         w = words(text)
         return (hashlib.blake2b(" ".join(w[i : i + 8]).encode(), digest_size=8).digest() for i in range(len(w) - 7))
 
+    texts = [(where, row["text"]) for where, row in rows]
+    for path in sorted((LABELS / "segments").glob("*.json")):
+        texts.append((path.name, "".join(p["text"] for p in json.loads(path.read_text(encoding="utf-8"))["parts"])))
     ours = {}
-    for where, row in rows:
-        for gram in grams(row["text"]):
+    for where, text in texts:
+        for gram in grams(text):
             ours.setdefault(gram, where)
     hits = set()
     for path in sorted(SHARED_DATA.glob("*.jsonl")):
@@ -89,3 +92,20 @@ def test_no_8_word_sequence_comes_from_the_evaluation_data(rows):
             for line in handle:
                 hits.update(ours[g] for g in grams(json.loads(line)["text"]) if g in ours)
     assert sorted(hits) == []
+
+
+SEGMENT_LABELS = TOPICS | {"other", "furniture"}
+
+
+def test_annotated_segment_documents():
+    paths = sorted((LABELS / "segments").glob("*.json"))
+    assert len(paths) >= 40
+    kinds = Counter()
+    for path in paths:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        assert set(document) == {"id", "kind", "parts"}, path.name
+        kinds[document["kind"]] += 1
+        parts = document["parts"]
+        assert all(set(p) == {"label", "text"} and p["label"] in SEGMENT_LABELS and p["text"] for p in parts), path.name
+        assert all(p["text"].endswith("\n") for p in parts[:-1]), path.name
+    assert set(kinds) == {"article_page", "digest", "transcript", "report", "single_topic_mentions"}

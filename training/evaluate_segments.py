@@ -238,7 +238,7 @@ def main() -> None:
     model = load(args.model) if args.model else default_model()
     documents = read_annotated(args.annotated)
     segmenter = tune(documents, model) if args.tune else Segmenter(model)
-    print(f"Decoder: line_penalty={segmenter.line_penalty} paragraph_penalty={segmenter.paragraph_penalty} "
+    print(f"Decoder: sentence_penalty={segmenter.sentence_penalty} line_penalty={segmenter.line_penalty} paragraph_penalty={segmenter.paragraph_penalty} "
           f"headline_penalty={segmenter.headline_penalty} min_segment_units={segmenter.min_segment_units}\n")
     print(markdown(evaluate(documents, segmenter), f"Annotated documents: {len(documents)} from {args.annotated.name}/"))
     if args.bbc:

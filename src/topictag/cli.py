@@ -115,7 +115,8 @@ def train(
     text_col: TextColOption = "text",
     label_col: LabelColOption = None,
     negative_label: Annotated[str, typer.Option(help="Label of examples that belong to no topic; never emitted as a tag.")] = "other",
-    classifier: Annotated[Classifier, typer.Option(help="Linear model fitted one-vs-rest per label.")] = Classifier.logreg,
+    classifier: Annotated[Classifier, typer.Option(help="Linear model fitted one-vs-rest per label.")] = Classifier.svm,
+    negative_weight: Annotated[float, typer.Option(min=0.0, help="Choose thresholds as if texts without a label were this many times as common as in DATA.")] = 1.0,
     cv: Annotated[int, typer.Option(min=2, help="Cross-validation folds for thresholds and metrics.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed: same data and seed give identical predictions.")] = 0,
     format: ReportFormatOption = ReportFormat.table,
@@ -126,7 +127,7 @@ def train(
         from .model import TopicClassifier
 
         dataset = read_dataset(data, text_col=text_col, label_col=label_col)
-        model = TopicClassifier(classifier=classifier.value, negative_label=negative_label, cv=cv, random_state=seed)
+        model = TopicClassifier(classifier=classifier.value, negative_label=negative_label, negative_weight=negative_weight, cv=cv, random_state=seed)
         model.fit(dataset.texts, dataset.label_sets)
         model.training_info_["data"] = {"path": dataset.source, "sha256": dataset.sha256}
         model.save(out)

@@ -52,11 +52,10 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        classifier: str = "logreg",
+        classifier: str = "svm",
         negative_label: str = "other",
         C: float = 10.0,
         class_weight: str | None = "balanced",
-        char_ngram_range: tuple[int, int] | None = None,
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int = 1,
         max_features: int | None = None,
@@ -69,7 +68,6 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self.negative_label = negative_label
         self.C = C
         self.class_weight = class_weight
-        self.char_ngram_range = char_ngram_range
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
@@ -132,10 +130,6 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
             strip_accents="unicode",
             dtype=np.float64,
         )
-        if self.char_ngram_range:
-            from sklearn.pipeline import FeatureUnion
-            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngram_range), sublinear_tf=True, min_df=2, strip_accents="unicode")
-            features = FeatureUnion([("words", features), ("chars", chars)])
         return Pipeline([("features", features), ("classifier", OneVsRestClassifier(self._base_classifier()))])
 
     def _base_classifier(self):
