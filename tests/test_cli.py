@@ -67,7 +67,7 @@ def test_tag_folder_gives_one_record_per_file(model_file, articles):
     result = invoke("tag", articles, "--model", model_file, "--format", "jsonl")
     assert result.exit_code == 0, result.output
     rows = records(result.stdout)
-    assert [Path(r["source"]).name for r in rows] == ["army.txt", "festival.md", "steel.txt"]
+    assert [Path(r["source"]).name for r in rows] == ["steel.txt", "army.txt", "festival.md"]
     by_name = {Path(r["source"]).name: r for r in rows}
     assert by_name["steel.txt"]["tags"] == ["trade"] and by_name["steel.txt"]["top"] == "trade"
     assert by_name["army.txt"]["top"] == "security"

@@ -18,6 +18,7 @@ _EXPORTS = {
     "Segment": "segment",
     "Segmenter": "segment",
     "add_tags": "frame",
+    "add_tags_dask": "frame",
     "TopictagError": "errors",
     "DataError": "errors",
     "ModelError": "errors",

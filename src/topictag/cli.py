@@ -19,6 +19,10 @@ import typer
 from . import __version__
 from .errors import DataError, TopictagError
 
+
+class UsageError(TopictagError):
+    """Options that do not go together: exit code 2, like any usage error."""
+
 app = typer.Typer(
     help="Tag news articles with topics, train on your own labels, explain every tag.",
     no_args_is_help=True,
@@ -31,6 +35,7 @@ class TagFormat(str, Enum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"
 
 
 class SegmentFormat(str, Enum):
@@ -82,7 +87,7 @@ def _user_errors():
         except TopictagError as error:
             _echo_warnings(caught)
             typer.echo(f"Error: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
         except KeyboardInterrupt:
             typer.echo("Error: interrupted", err=True)
             raise typer.Exit(130) from None
@@ -137,27 +142,102 @@ def train(
 
 @app.command()
 def tag(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, or - for stdin.")],
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, tables (.csv .tsv .jsonl .parquet: one input per row), or - for stdin.")],
     model_path: ModelOption = None,
     format: Annotated[Optional[TagFormat], typer.Option("--format", "-f", help="Default: table on a terminal, jsonl otherwise.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write records here (atomically) instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write records here instead of stdout.")] = None,
     top_k: Annotated[Optional[int], typer.Option(min=1, help="Keep at most this many tags per input.")] = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Use this probability cut-off for every label instead of its own.")] = None,
-    lines: Annotated[bool, typer.Option("--lines", help="Treat each non-empty line as its own input (e.g. a file of headlines).")] = False,
+    lines: Annotated[bool, typer.Option("--lines", help="Treat each non-empty line of a text input as its own input (e.g. a file of headlines).")] = False,
+    include: Annotated[Optional[list[str]], typer.Option(help="In folders, tag only files matching this glob (repeatable).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="In folders, skip files matching this glob (repeatable).")] = None,
+    text_col: TextColOption = "text",
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Table column to use as each row's source.")] = None,
+    keep_cols: Annotated[Optional[list[str]], typer.Option("--keep-cols", help="Table columns to carry into the records (repeatable or comma-separated).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes; 0 = all cores. Small runs stay in one process.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a JSONL --output: skip inputs already recorded, repair a torn last line, append.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 if any input failed.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    max_bytes: Annotated[int, typer.Option(min=1, help="Refuse text files larger than this (bytes); they get an error record.")] = 64 * 1024 * 1024,
 ):
-    """Tag files with topics: one record per input (source, tags, top, scores)."""
-    from .batch import expand_inputs, format_records, read_documents, tag_documents
+    """Tag inputs with topics: one record per input (source, tags, top, scores), in input order."""
+    import os
+    import time
+
+    from . import batch
 
     if format is None:
         format = TagFormat.table if output is None and sys.stdout.isatty() else TagFormat.jsonl
+    keep = tuple(c.strip() for item in keep_cols or [] for c in item.split(",") if c.strip())
+    options = batch.InputOptions(lines=lines, text_col=text_col, id_col=id_col, keep_cols=keep, max_bytes=max_bytes)
     with _user_errors():
-        paths = expand_inputs(inputs)
+        if format is TagFormat.parquet and output is None:
+            raise UsageError("--format parquet needs --output")
+        if resume and (output is None or format is not TagFormat.jsonl):
+            raise UsageError("--resume needs a JSONL --output")
+        paths = batch.expand_inputs(inputs, include or [], exclude or [])
+        batch.check_tables(paths, options)
         model = _load_model(model_path)
-        records = tag_documents(model, read_documents(paths, lines=lines), threshold=threshold, top_k=top_k)
+        done = batch.resume_sources(output) if resume else set()
+        has_tables = any(Path(p).suffix.lower() in batch.TABLE_SUFFIXES for p in paths)
+        if done and not lines:  # plain files already recorded need not be read again
+            paths = [p for p in paths if p not in done or Path(p).suffix.lower() in batch.TABLE_SUFFIXES]
+        documents = (d for d in batch.iter_documents(paths, options) if d.source not in done)
+        small = len(paths) <= batch.CHUNK_SIZE and not has_tables and not lines
+        workers = 1 if small else (jobs or os.cpu_count() or 1)
+        model_ref = None if model_path is None else str(model_path)
+        records = batch.tag_stream(documents, model_ref, jobs=workers, threshold=threshold, top_k=top_k, model=model if workers == 1 else None)
+        counter = _Counter()
+        records = counter.count(records)
+        if not quiet and sys.stderr.isatty():
+            records = _with_progress(records, total=None if has_tables or lines else len(paths))
+        started = time.perf_counter()
         if format is TagFormat.table:
             _print_tag_table(list(records), output)
+        elif format is TagFormat.parquet:
+            batch.write_parquet(records, output, model.topics_, keep)
+        elif format is TagFormat.jsonl and output is not None:
+            _append_lines(batch.format_records(records, "jsonl", model.topics_), output, append=resume)
         else:
-            _write_text(format_records(records, format.value, model.topics_), output)
+            _write_text(batch.format_records(records, format.value, model.topics_, keep), output)
+        seconds = time.perf_counter() - started
+    if not quiet:
+        rate = counter.total / seconds if seconds > 0 else 0.0
+        skipped = f", {len(done)} already done" if done else ""
+        typer.echo(f"Tagged {counter.total - counter.failed} inputs, {counter.failed} failed{skipped}, in {seconds:.1f} s ({rate:,.0f} docs/s)", err=True)
+    if strict and counter.failed:
+        raise typer.Exit(1)
+
+
+class _Counter:
+    def __init__(self):
+        self.total = self.failed = 0
+
+    def count(self, records):
+        for record in records:
+            self.total += 1
+            self.failed += "error" in record
+            yield record
+
+
+def _with_progress(records, total):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("tag", total=total)
+        for record in records:
+            yield record
+            progress.advance(task)
+
+
+def _append_lines(chunks, output: Path, append: bool):
+    """JSONL output is append-only (so a crashed run can be resumed): written and flushed chunk by chunk."""
+    with open(output, "a" if append else "w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+            handle.flush()
 
 
 @app.command()

@@ -20,3 +20,31 @@ def add_tags(frame, text_col: str = "text", model=None, *, threshold: float | No
         for label in model.topics_:
             result[f"score_{label}"] = [p.scores[label] for p in predictions]
     return result
+
+
+def add_tags_dask(frame, text_col: str = "text", model_path=None, *, threshold: float | None = None, top_k: int | None = None, scores: bool = True):
+    """:func:`add_tags` over a ``dask.dataframe``, partition by partition (``pip install "topictag[dask]"``).
+
+    Workers load the model from ``model_path`` (a bundle path; None for the default model) once each, so it
+    is never shipped with every task. Run it on a ``dask.distributed`` cluster for several machines.
+    """
+    from .batch import _worker_model
+    from .errors import DataError
+
+    if text_col not in frame.columns:
+        raise DataError(f"no text column {text_col!r}; columns found: {', '.join(map(str, frame.columns))}")
+    model_ref = None if model_path is None else str(model_path)
+    labels = _worker_model(model_ref).topics_
+    meta = frame._meta.assign(tags=[], top=[])
+    meta["tags"] = meta["tags"].astype(object)
+    meta["top"] = meta["top"].astype(object)
+    if scores:
+        meta = meta.assign(**{f"score_{label}": [] for label in labels}).astype({f"score_{label}": float for label in labels})
+    options = {"text_col": text_col, "threshold": threshold, "top_k": top_k, "scores": scores}
+    return frame.map_partitions(_tag_partition, model_ref, options, meta=meta)
+
+
+def _tag_partition(partition, model_ref, options):
+    from .batch import _worker_model
+
+    return add_tags(partition, model=_worker_model(model_ref), **options)

@@ -1,0 +1,211 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from topictag import batch
+from topictag.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def records(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def model_file(tiny_model, tmp_path):
+    path = tmp_path / "tiny.topictag"
+    tiny_model.save(path)
+    return path
+
+
+def test_include_and_exclude_globs(tmp_path, model_file):
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "a.txt").write_text("Tariffs on steel")
+    (tmp_path / "docs" / "b.md").write_text("Missile test")
+    (tmp_path / "docs" / "sub" / "c.txt").write_text("Vaccine approved")
+    (tmp_path / "docs" / "sub" / "skip.txt").write_text("Storm")
+    result = invoke("tag", tmp_path / "docs", "--model", model_file, "--include", "*.txt", "--exclude", "skip*")
+    assert [Path(r["source"]).name for r in records(result.stdout)] == ["a.txt", "c.txt"]
+
+
+def test_tables_rows_ids_kept_columns_and_bad_lines(tmp_path, model_file):
+    table = tmp_path / "news.jsonl"
+    table.write_text(
+        json.dumps({"id": "n1", "text": "Tariffs on imported steel", "desk": "biz"}) + "\n"
+        + "{not json\n"
+        + json.dumps({"id": "n3", "text": "   ", "desk": "x"}) + "\n"
+        + json.dumps({"id": "n4", "text": "Missile test alarms neighbours", "desk": "world"}) + "\n"
+    )
+    result = invoke("tag", table, "--model", model_file, "--id-col", "id", "--keep-cols", "desk")
+    rows = records(result.stdout)
+    assert [r["source"] for r in rows] == ["n1", f"{table}:2", "n3", "n4"]
+    assert rows[0]["top"] == "trade" and rows[0]["desk"] == "biz"
+    assert rows[1]["error"].startswith("malformed JSON line") and rows[2]["error"] == "empty text"
+    assert rows[3]["top"] == "security"
+
+
+def test_csv_with_embedded_newlines_and_parquet_tables(tmp_path, model_file):
+    csv_path = tmp_path / "news.csv"
+    csv_path.write_text('text,desk\n"Tariffs on\nimported steel",biz\n"Missile test, again",world\n', encoding="utf-8")
+    parquet_path = tmp_path / "news.parquet"
+    pd.DataFrame({"body": ["Vaccine approved for children", "Storm cuts power"]}).to_parquet(parquet_path)
+    rows = records(invoke("tag", csv_path, "--model", model_file, "--keep-cols", "desk").stdout)
+    assert [(r["top"], r["desk"]) for r in rows] == [("trade", "biz"), ("security", "world")]
+    rows = records(invoke("tag", parquet_path, "--model", model_file, "--text-col", "body").stdout)
+    assert [r["top"] for r in rows] == ["health", "other"]
+
+
+def test_missing_text_column_stops_before_any_work(tmp_path, model_file):
+    good = tmp_path / "a.txt"
+    good.write_text("Tariffs on steel")
+    table = tmp_path / "t.csv"
+    table.write_text("headline,desk\nTariffs,biz\n")
+    out = tmp_path / "out.jsonl"
+    result = invoke("tag", good, table, "--model", model_file, "--output", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {table}: no column 'text'; columns found: headline, desk"
+    assert not out.exists()
+
+
+def test_bad_inputs_each_get_a_record(tmp_path, model_file):
+    files = {
+        "image.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+        "archive.zip": b"PK\x03\x04" + b"\x00" * 40,
+        "empty.txt": b"",
+        "blank.txt": b" \n\t\n",
+        "latin1.txt": "Tarifs sur l'acier import\xe9 \u2014 fin".encode("latin-1", errors="replace"),
+        "cp1252.txt": "Tariffs \u201ccould rise\u201d on steel".encode("cp1252"),
+        "utf16.txt": "Missile test alarms neighbours".encode("utf-16"),
+        "big.txt": b"Tariffs on steel. " * 100,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    result = invoke("tag", *[tmp_path / n for n in files], "--model", model_file, "--max-bytes", 1000)
+    assert result.exit_code == 0
+    by_name = {Path(r["source"]).name: r for r in records(result.stdout)}
+    assert len(by_name) == len(files)
+    assert by_name["image.png"]["error"] == "binary file, not text"
+    assert by_name["archive.zip"]["error"] == "binary file, not text"
+    assert by_name["empty.txt"]["error"] == by_name["blank.txt"]["error"] == "empty text"
+    assert by_name["latin1.txt"]["encoding"] == "cp1252" and "tags" in by_name["latin1.txt"]
+    assert by_name["cp1252.txt"]["encoding"] == "cp1252" and by_name["cp1252.txt"]["top"] == "trade"
+    assert by_name["utf16.txt"]["encoding"] == "utf-16" and by_name["utf16.txt"]["top"] == "security"
+    assert by_name["big.txt"]["error"].startswith("file too large (0.0 MB > limit 0.0 MB")
+    assert "Tagged 3 inputs, 5 failed" in result.stderr
+
+
+def test_strict_and_quiet(tmp_path, model_file):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "ok.txt").write_text("Tariffs on steel")
+    result = invoke("tag", tmp_path / "ok.txt", tmp_path / "empty.txt", "--model", model_file, "--strict", "--quiet")
+    assert result.exit_code == 1 and result.stderr == "" and len(records(result.stdout)) == 2
+
+
+def test_file_deleted_during_the_run_gets_an_error_record(tmp_path):
+    path = tmp_path / "gone.txt"
+    path.write_text("Tariffs")
+    paths = batch.expand_inputs([str(path)])
+    path.unlink()
+    [document] = batch.iter_documents(paths)
+    assert document.error.startswith("cannot read: No such file")
+
+
+def test_html_main_text_is_extracted(tmp_path, model_file):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><nav>Home | Sport | Weather</nav><article><h1>Steel tariffs rise</h1>"
+        "<p>The government raised tariffs on imported steel to 25 percent on Monday, citing a surge of cheap imports "
+        "and warning exporters of quotas.</p></article><footer>Copyright</footer></body></html>"
+    )
+    [record] = records(invoke("tag", page, "--model", model_file).stdout)
+    assert record["extractor"] == "trafilatura" and record["top"] == "trade"
+    assert batch.extract_html("<p>x</p><script>var a</script>")[1] in ("trafilatura", "html-text")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_outputs(tmp_path, model_file, fmt):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Tariffs on steel")
+    (tmp_path / "in" / "b.txt").write_text("")
+    out = tmp_path / f"tags.{fmt}"
+    result = invoke("tag", tmp_path / "in", "--model", model_file, "--format", fmt, "--output", out)
+    assert result.exit_code == 0
+    frame = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    assert list(frame["top"].fillna("")) == ["trade", ""]
+    assert list(frame["error"].fillna("")) == ["", "empty text"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in", "tiny.topictag", f"tags.{fmt}"])  # no temp file left
+
+
+def _table(path, n):
+    texts = ["Tariffs on imported steel", "Missile test alarms neighbours", "Vaccine approved for children", "Storm cuts power"]
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": f"{texts[i % 4]} {i}"}) + "\n" for i in range(n)))
+    return path
+
+
+def test_parallel_jobs_keep_order_and_results(tmp_path, model_file):
+    table = _table(tmp_path / "many.jsonl", 1500)
+    one = invoke("tag", table, "--model", model_file, "--id-col", "id", "--jobs", 1).stdout
+    two = invoke("tag", table, "--model", model_file, "--id-col", "id", "--jobs", 2).stdout
+    assert one == two
+    assert [r["source"] for r in records(two)] == [f"d{i}" for i in range(1500)]
+
+
+def test_resume_after_sigkill_gives_every_input_exactly_once(tmp_path, model_file):
+    table = _table(tmp_path / "many.jsonl", 60_000)
+    clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "topictag", "tag", str(table), "--model", str(model_file), "--id-col", "id", "--jobs", "1", "--quiet"]
+    subprocess.run(command + ["--output", str(clean)], check=True, timeout=600)
+    process = subprocess.Popen(command + ["--output", str(out)])
+    deadline = time.time() + 300
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 200_000):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = out.read_bytes()
+    assert 0 < partial.count(b"\n") < 60_000, "the run must be killed partway"
+    with open(out, "ab") as handle:  # make sure a torn last line is there to repair
+        handle.write(b'{"source": "d')
+    subprocess.run(command + ["--output", str(out), "--resume"], check=True, timeout=600)
+    resumed = records(out.read_text())
+    assert [r["source"] for r in resumed] == [f"d{i}" for i in range(60_000)]
+    assert resumed == records(clean.read_text())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(), max_size=300))
+def test_tag_accepts_any_unicode_text(tiny_model, text):
+    [prediction] = tiny_model.tag_many([text])
+    assert set(prediction.scores) == set(tiny_model.topics_)
+    assert all(0.0 <= p <= 1.0 for p in prediction.scores.values())
+    assert set(prediction.tags) <= set(tiny_model.topics_)
+    assert prediction.top in prediction.tags[:1] or (prediction.tags == () and prediction.top == "other")
+    json.dumps(prediction.to_dict())
+
+
+def test_dask_cluster_gives_the_single_process_results(tmp_path, model_file):
+    dd = pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    import topictag
+
+    frame = pd.DataFrame({"id": range(8), "text": ["Tariffs on steel", "Missile test", "Vaccine approved", "Storm", "", "Chip export controls", "Nurses strike", "Museum opens"]})
+    expected = topictag.add_tags(frame, model=topictag.load(model_file))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        with distributed.Client(cluster):
+            result = topictag.add_tags_dask(dd.from_pandas(frame, npartitions=3), model_path=model_file).compute()
+    columns = ["tags", "top"] + [c for c in expected.columns if c.startswith("score_")]
+    assert result[columns].to_dict("list") == expected[columns].to_dict("list")
