@@ -57,8 +57,18 @@ def test_types_outside_the_allow_list_are_refused(tiny_model, tmp_path):
     path = tmp_path / "model.topictag"
     tiny_model.save(path)
     _rewrite(path, lambda m: {"pipeline.skops": sio.dumps(DecisionTreeClassifier())})
+    model = topictag.load(path)  # tagging never needs the pipeline ...
+    assert model.tag("Tariffs on steel").top == "trade"
     with pytest.raises(ModelError, match="refusing to load types.*DecisionTreeClassifier"):
-        topictag.load(path)
+        model.pipeline_  # ... and rebuilding it checks every type first
+
+
+def test_the_pipeline_is_rebuilt_on_request_and_matches(tiny_model, tmp_path):
+    path = tmp_path / "model.topictag"
+    tiny_model.save(path)
+    loaded = topictag.load(path)
+    texts = ["Tariffs on steel and missile tests", "Storm cuts power"]
+    assert np.array_equal(loaded._reference_probabilities(texts), tiny_model._reference_probabilities(texts))
 
 
 def test_a_model_that_predicts_differently_than_when_saved_is_refused(tiny_model, tmp_path):
@@ -68,11 +78,11 @@ def test_a_model_that_predicts_differently_than_when_saved_is_refused(tiny_model
     def shift_probe(members):
         manifest = json.loads(members["bundle.json"])
         manifest["probe"]["probabilities"][0][0] += 0.01
-        manifest["training_info"]["versions"]["scikit-learn"] = "0.0.1"
+        manifest["training_info"]["versions"]["topictag"] = "0.0.1"
         return {"bundle.json": json.dumps(manifest)}
 
     _rewrite(path, shift_probe)
-    with pytest.raises(ModelError, match="different predictions.*built with scikit-learn 0.0.1"):
+    with pytest.raises(ModelError, match="different predictions.*saved by topictag 0.0.1"):
         topictag.load(path)
 
 

@@ -474,12 +474,25 @@ def machine_info() -> dict:
         except PackageNotFoundError:
             versions[package] = None
     try:
+        import numpy  # noqa: F401  load the libraries whose thread pools we want to see
+        import scipy.linalg  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
         from threadpoolctl import threadpool_info
 
         blas = sorted({f"{p.get('internal_api')} {p.get('version')}" for p in threadpool_info()})
     except Exception:
         blas = []
+    import hashlib
+
+    import topictag
+
+    source = Path(topictag.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(source.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return {
+        "topictag_source_sha256": digest.hexdigest()[:16],  # the package under test changes between runs
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -575,7 +588,8 @@ def machine_text(machine: dict) -> str:
     return (
         f"Machine: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} logical CPUs, "
         f"{machine['memory_gb']} GB RAM, {machine['os']}; Python {machine['python']}; {versions}; "
-        f"thread pools: {', '.join(machine['thread_pools']) or 'none'}"
+        f"thread pools: {', '.join(machine['thread_pools']) or 'none'}; topictag source sha256 "
+        f"{machine['topictag_source_sha256']}; load average at start {(machine['load_average_at_start'] or [float('nan')])[0]:.2f}"
     )
 
 
@@ -681,6 +695,7 @@ def main(argv=None) -> None:
             "results": results,
             "runs": runs,
             "total_seconds": elapsed,
+            "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -1,9 +1,13 @@
-"""Model bundles: one zip file holding the fitted pipeline (skops format) and a JSON manifest.
+"""Model bundles: one zip file with a JSON manifest, the compiled scorer and the fitted scikit-learn pipeline.
 
-Loading never unpickles: skops rebuilds only the types on :data:`TRUSTED_TYPES`, exactly those topictag
-writes, and refuses anything else. A bundle also carries probe texts with the probabilities it gave when
-saved; loading recomputes them, so a bundle that behaves differently under another scikit-learn version
-(or was damaged) is refused instead of giving silently wrong answers.
+- ``bundle.json``: labels, thresholds, calibration, metadata, cross-validated metrics, probe predictions.
+- ``scorer.npz`` + ``scorer.json``: the :class:`~topictag.vectorize.LinearTextModel` that tags (numbers and
+  strings only; read with ``allow_pickle=False``). It does not depend on the scikit-learn version.
+- ``pipeline.skops``: the scikit-learn ``Pipeline``, rebuilt only when asked for (``model.pipeline_``). skops
+  rebuilds only the types on :data:`TRUSTED_TYPES`, exactly those topictag writes; anything else is refused.
+
+Nothing in a bundle is unpickled. The probe texts are re-scored on load: a bundle that answers differently
+than when it was saved (damage, or a format this version reads differently) is refused, never silently wrong.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from .errors import ModelError
 
 FORMAT = "topictag-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PROBE_TOLERANCE = 1e-9
 
 # Every type a topictag pipeline contains, for all four classifiers. skops would trust more scikit-learn
@@ -64,19 +68,23 @@ def save_bundle(model, path) -> None:
         "cv_metrics": model.cv_metrics_,
     }
     probe_texts = _probe_texts(model)
-    manifest["probe"] = {"texts": probe_texts, "probabilities": model.predict_proba(probe_texts).tolist()}
+    manifest["probe"] = {"texts": probe_texts, "probabilities": model._reference_probabilities(probe_texts).tolist()}
+    arrays, scorer_settings = model.scorer_.to_arrays()
+    scorer_arrays = io.BytesIO()
+    np.savez(scorer_arrays, **arrays)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bundle.json", json.dumps(manifest, indent=2, sort_keys=True))
+        archive.writestr("scorer.npz", scorer_arrays.getvalue())
+        archive.writestr("scorer.json", json.dumps(scorer_settings, ensure_ascii=False))
         archive.writestr("pipeline.skops", sio.dumps(model.pipeline_))
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_bundle(path):
-    """Read a bundle written by :func:`save_bundle`, verifying its types and its probe predictions."""
-    import skops.io as sio
-
+    """Read a bundle written by :func:`save_bundle` and verify its probe predictions."""
     from .model import TopicClassifier
+    from .vectorize import LinearTextModel
 
     path = Path(path)
     if not path.is_file():
@@ -84,24 +92,17 @@ def load_bundle(path):
     try:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read("bundle.json"))
+            if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+                raise ModelError(f"{path}: not a topictag model of format version {FORMAT_VERSION}")
+            with np.load(io.BytesIO(archive.read("scorer.npz")), allow_pickle=False) as arrays:
+                scorer = LinearTextModel.from_arrays(dict(arrays), json.loads(archive.read("scorer.json")))
             pipeline_bytes = archive.read("pipeline.skops")
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as error:
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as error:
         raise ModelError(f"{path}: not a topictag model ({error})") from None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{path}: not a topictag model of format version {FORMAT_VERSION}")
-    try:
-        untrusted = _types_in_skops(pipeline_bytes) - set(TRUSTED_TYPES)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: damaged model file ({error})") from None
-    if untrusted:
-        raise ModelError(f"{path}: refusing to load types topictag never writes: {', '.join(sorted(untrusted))}")
-    try:
-        pipeline = sio.loads(pipeline_bytes, trusted=TRUSTED_TYPES)
-    except Exception as error:
-        raise ModelError(f"{path}: cannot rebuild the model with this scikit-learn ({error})") from None
 
     model = TopicClassifier(**_params(manifest["params"]))
-    model.pipeline_ = pipeline
+    model.scorer_ = scorer
+    model._pipeline_loader = lambda: _load_pipeline(pipeline_bytes, path)
     model.topics_ = list(manifest["topics"])
     model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
     model.thresholds_ = {t: float(v) for t, v in manifest["thresholds"].items()}
@@ -111,6 +112,24 @@ def load_bundle(path):
     model.cv_metrics_ = manifest["cv_metrics"]
     _verify_probe(model, manifest["probe"], path)
     return model
+
+
+def _load_pipeline(data: bytes, path: Path):
+    """The scikit-learn pipeline of a bundle, rebuilt by skops from the allow-listed types only."""
+    import skops.io as sio
+
+    try:
+        untrusted = _types_in_skops(data) - set(TRUSTED_TYPES)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: damaged model file ({error})") from None
+    if untrusted:
+        raise ModelError(f"{path}: refusing to load types topictag never writes: {', '.join(sorted(untrusted))}")
+    try:
+        return sio.loads(data, trusted=TRUSTED_TYPES)
+    except Exception as error:  # skops and scikit-learn raise many types for a pipeline they cannot rebuild
+        import sklearn
+
+        raise ModelError(f"{path}: scikit-learn {sklearn.__version__} cannot rebuild this pipeline ({error}); retrain with 'topictag train'") from None
 
 
 def _types_in_skops(data: bytes) -> set[str]:
@@ -130,24 +149,22 @@ def _types_in_skops(data: bytes) -> set[str]:
 
 
 def _verify_probe(model, probe, path):
-    import sklearn
-
     try:
-        got = model.predict_proba(probe["texts"])
+        got = model._topic_probabilities(probe["texts"])
         same = np.allclose(got, np.array(probe["probabilities"]), rtol=0, atol=PROBE_TOLERANCE)
-    except Exception:  # an estimator rebuilt by another version may fail in many ways
+    except Exception:  # a damaged scorer may fail in many ways
         same = False
     if not same:
-        built = model.training_info_.get("versions", {}).get("scikit-learn", "unknown")
+        built = model.training_info_.get("versions", {}).get("topictag", "unknown")
         raise ModelError(
             f"{path}: the model gives different predictions here than when it was saved "
-            f"(built with scikit-learn {built}, running {sklearn.__version__}); retrain it with 'topictag train'"
+            f"(saved by topictag {built}); retrain it with 'topictag train'"
         )
 
 
 def _probe_texts(model, n_texts: int = 8, n_terms: int = 40) -> list[str]:
     """Pseudo-texts drawn from the model's own vocabulary: they exercise every stage without storing data."""
-    vocabulary = sorted(model.pipeline_[0].vocabulary_)
+    vocabulary = sorted(model.scorer_.feature_names())
     rng = np.random.default_rng(0)
     return [" ".join(rng.choice(vocabulary, size=min(n_terms, len(vocabulary)))) for _ in range(n_texts)]
 

@@ -44,35 +44,25 @@ def explain(model, text: str, labels=None, n_terms: int = 10) -> list[Explanatio
         from .errors import DataError
 
         raise DataError(f"unknown label(s): {', '.join(sorted(unknown))}; the model knows {', '.join(model.topics_)}")
-    features = model.pipeline_[:-1].transform([text]).tocsr()
-    vocabulary = model.pipeline_[0].get_feature_names_out()
+    scorer = model.scorer_
+    _, indices, data = scorer.features([text])
+    names = scorer.feature_names()
     explanations = []
     for label in sorted(labels, key=lambda label: -prediction.scores[label]):
         j = model.topics_.index(label)
-        weights, bias = _linear_weights(model.pipeline_[-1].estimators_[j])
         slope, intercept = model.calibration_[label]
-        contributions = features.data * weights[features.indices] * slope
+        contributions = data * scorer.weights[indices, j] * slope
         order = np.argsort(-contributions, kind="stable")
-        terms = [(str(vocabulary[features.indices[i]]), round(float(contributions[i]), 6)) for i in order]
+        terms = [(names[indices[i]], round(float(contributions[i]), 6)) for i in order]
         explanations.append(
             Explanation(
                 label=label,
                 probability=prediction.scores[label],
                 threshold=round(model.thresholds_[label], 4),
                 tagged=label in prediction.tags,
-                bias=round(float(bias * slope + intercept), 6),
+                bias=round(float(scorer.bias[j] * slope + intercept), 6),
                 up=tuple((t, w) for t, w in terms if w > 0)[:n_terms],
                 down=tuple((t, w) for t, w in reversed(terms) if w < 0)[:n_terms],
             )
         )
     return explanations
-
-
-def _linear_weights(estimator) -> tuple[np.ndarray, float]:
-    """Weights and bias of a fitted binary linear model, in the units of its raw score."""
-    if hasattr(estimator, "coef_"):
-        return np.ravel(estimator.coef_), float(np.ravel(estimator.intercept_)[0])
-    if hasattr(estimator, "feature_log_prob_"):  # complement NB: score is the difference of joint log-likelihoods
-        log_prob = estimator.feature_log_prob_
-        return log_prob[1] - log_prob[0], 0.0
-    return np.zeros(0), 0.0  # constant predictor: a label present in every training text

@@ -1,6 +1,11 @@
 """The topic classifier: TF-IDF features, one-vs-rest linear models, calibrated scores, per-label thresholds.
 
 Where a tag's threshold is chosen: :func:`_best_f1_threshold`, on out-of-fold probabilities.
+
+scikit-learn is imported only to train (and to rebuild the fitted pipeline on request): a fitted model tags
+through :class:`~topictag.vectorize.LinearTextModel`, which needs numpy alone, so loading a model and tagging
+a file does not pay scikit-learn's import time. The class therefore implements the estimator protocol
+(``get_params``/``set_params``, ``__sklearn_tags__``, ``score``) itself instead of inheriting it.
 """
 
 from __future__ import annotations
@@ -10,20 +15,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
+import inspect
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.metrics import precision_recall_curve
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.naive_bayes import ComplementNB
-from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 
 from . import __version__
 from .errors import DataError, ModelError
 from .metrics import evaluate_predictions
+from .vectorize import LinearTextModel, linear_weights
 
 CLASSIFIERS = ("logreg", "svm", "sgd", "cnb")
 DEFAULT_THRESHOLD = 0.5  # for labels too rare to choose a threshold by cross-validation
@@ -42,7 +41,7 @@ class Prediction:
         return {"source": self.source, "tags": list(self.tags), "top": self.top, "scores": dict(self.scores)}
 
 
-class TopicClassifier(ClassifierMixin, BaseEstimator):
+class TopicClassifier:
     """Multi-label topic classifier following scikit-learn conventions.
 
     ``fit(texts, y)`` takes one label per text, or a list of labels per text (multi-label). Texts labeled
@@ -75,6 +74,48 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self.min_positives = min_positives
         self.negative_weight = negative_weight
         self.random_state = random_state
+
+    # ---- the scikit-learn estimator protocol -----------------------------------------------------
+
+    _estimator_type = "classifier"
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params) -> "TopicClassifier":
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for TopicClassifier; valid parameters: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.base import BaseEstimator, ClassifierMixin
+
+        class _Classifier(ClassifierMixin, BaseEstimator):
+            pass
+
+        tags = _Classifier().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k].default]
+        return f"TopicClassifier({', '.join(changed)})"
+
+    def __getattr__(self, name):
+        # A loaded model rebuilds its scikit-learn pipeline only when someone asks for it.
+        if name == "pipeline_" and "_pipeline_loader" in self.__dict__:
+            self.pipeline_ = self.__dict__.pop("_pipeline_loader")()
+            return self.pipeline_
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- fitting -------------------------------------------------------------------------------
 
@@ -110,6 +151,7 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self.pipeline_ = self._new_pipeline()
         with _quiet_constant_label_warnings():
             self.pipeline_.fit(texts, Y)
+        self.scorer_ = LinearTextModel.from_pipeline(self.pipeline_, linear_weights)
         self.training_info_ = {
             "n_examples": len(texts),
             "label_counts": {label: int(n) for label, n in zip(topics, Y.sum(axis=0))}
@@ -121,7 +163,11 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         }
         return self
 
-    def _new_pipeline(self) -> Pipeline:
+    def _new_pipeline(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.pipeline import Pipeline
+
         features = TfidfVectorizer(
             ngram_range=tuple(self.ngram_range),
             sublinear_tf=True,
@@ -133,6 +179,10 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         return Pipeline([("features", features), ("classifier", OneVsRestClassifier(self._base_classifier()))])
 
     def _base_classifier(self):
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+        from sklearn.naive_bayes import ComplementNB
+        from sklearn.svm import LinearSVC
+
         seed = self.random_state
         if self.classifier == "logreg":
             return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, random_state=seed)
@@ -153,6 +203,8 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
     def _folds(self, label_sets):
         """Cross-validation folds, stratified on each text's first label where every label allows it."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
         first = [labels[0] if labels else self.negative_label for labels in label_sets]
         n_splits = max(2, min(self.cv, len(first)))
         _, counts = np.unique(first, return_counts=True)
@@ -174,6 +226,8 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
     def _calibrate(self, scores, Y):
         """Platt scaling per label on out-of-fold scores, so every classifier yields probabilities."""
+        from sklearn.linear_model import LogisticRegression
+
         self.calibration_ = {}
         for j, topic in enumerate(self.topics_):
             if topic in self.rare_labels_ or Y[:, j].min() == Y[:, j].max():
@@ -218,7 +272,7 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
     def predict_tags(self, X, threshold: float | None = None) -> list[tuple[str, ...]]:
         return [p.tags for p in self.tag_many(_as_texts(X), threshold=threshold)]
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X, y, sample_weight=None) -> float:  # noqa: ARG002 - the scikit-learn signature
         """Micro-averaged F1 of the predicted tags against ``y`` (single- or multi-label)."""
         gold = [tuple(sorted(set(_as_label_set(labels)) - {self.negative_label})) for labels in y]
         return evaluate_predictions(gold, self.predict_tags(X), self.topics_, self.negative_label)["micro"]["f1"]
@@ -233,10 +287,9 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         if not texts:
             return []
-        features = self.pipeline_[:-1].transform(texts)
-        probs = self._probabilities(_scores(self.pipeline_, features))
+        raw, known_terms = self.scorer_.scores(texts)
+        probs = self._probabilities(raw)
         # A text with no word the model knows carries no evidence for any topic: it gets no tag.
-        known_terms = np.diff(features.indptr)
         cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
         predictions = []
         for source, row, n_known in zip(sources, probs, known_terms):
@@ -257,10 +310,14 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
     def _topic_probabilities(self, texts) -> np.ndarray:
         self._check_fitted()
+        return self._probabilities(self.scorer_.scores(texts)[0])
+
+    def _reference_probabilities(self, texts) -> np.ndarray:
+        """The same probabilities computed by the scikit-learn pipeline (the fast path is checked against it)."""
         return self._probabilities(_raw_scores(self.pipeline_, texts))
 
     def _check_fitted(self):
-        if not hasattr(self, "pipeline_"):
+        if "scorer_" not in self.__dict__:
             raise ModelError("this TopicClassifier is not fitted yet; call fit() or load a model")
 
     def segment(self, text: str, **options):
@@ -295,11 +352,11 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         return load_bundle(path)
 
 
-def _raw_scores(pipeline: Pipeline, texts) -> np.ndarray:
+def _raw_scores(pipeline, texts) -> np.ndarray:
     return _scores(pipeline, pipeline[:-1].transform(texts))
 
 
-def _scores(pipeline: Pipeline, features) -> np.ndarray:
+def _scores(pipeline, features) -> np.ndarray:
     """Per-label margins of a fitted pipeline; log-odds for naive Bayes, which has no decision function."""
     columns = []
     for estimator in pipeline[-1].estimators_:
@@ -317,6 +374,8 @@ def _best_f1_threshold(probs: np.ndarray, y: np.ndarray, negative_weight: float 
     ``negative_weight`` counts each negative example that many times, as if texts without the label were
     that much more common in the stream to be tagged than in the training data.
     """
+    from sklearn.metrics import precision_recall_curve
+
     weights = np.where(y == 1, 1.0, negative_weight)
     precision, recall, thresholds = precision_recall_curve(y, probs, sample_weight=weights)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,0 +1,200 @@
+"""Fast TF-IDF features and linear scores, numerically the same as the fitted scikit-learn pipeline.
+
+scikit-learn's ``TfidfVectorizer.transform`` builds every bigram as a string and looks each one up in a
+dict, one Python call per n-gram. Here each token is looked up once; bigrams are formed from token ids with
+numpy (``id1 * n_tokens + id2`` found by binary search in the sorted bigram keys) and the rest (counts,
+sublinear tf, idf, l2 norm, the dot product with the weights) runs on whole batches in numpy, in the same
+summation order as scikit-learn. ``tests/test_vectorize.py`` checks features and scores against the
+reference pipeline. Needs only numpy at prediction time: no scikit-learn import.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+
+SUPPORTED = "word 1-grams or 1-2-grams, no stop words, lowercase, strip_accents None/'unicode', l2 or no norm"
+
+
+@dataclass
+class LinearTextModel:
+    """``scores(texts) == pipeline.decision_function(texts)`` per label, for a TF-IDF + linear pipeline."""
+
+    tokens: list[str]  # every token that is a feature or part of a bigram feature
+    unigram_features: np.ndarray  # token id -> feature id, or -1
+    bigram_keys: np.ndarray  # sorted token-id pairs, as first * len(tokens) + second
+    bigram_features: np.ndarray  # feature id of each key
+    idf: np.ndarray  # (n_features,)
+    weights: np.ndarray  # (n_features, n_labels)
+    bias: np.ndarray  # (n_labels,)
+    token_pattern: str = r"(?u)\b\w\w+\b"
+    lowercase: bool = True
+    strip_accents: str | None = "unicode"
+    sublinear_tf: bool = True
+    norm: str | None = "l2"
+
+    def __post_init__(self):
+        self._pattern = re.compile(self.token_pattern)
+        self._token_ids = {token: i for i, token in enumerate(self.tokens)}
+
+    # ---- building ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pipeline(cls, pipeline, linear_weights) -> "LinearTextModel":
+        """Compile a fitted ``Pipeline([TfidfVectorizer, OneVsRestClassifier])``.
+
+        ``linear_weights(estimator) -> (weights, bias)`` gives each per-label estimator as a linear function.
+        """
+        vectorizer = pipeline[0]
+        _check_supported(vectorizer)
+        n_features = len(vectorizer.vocabulary_)
+        token_ids: dict[str, int] = {}
+        unigrams, bigrams = [], []
+        for term, feature in vectorizer.vocabulary_.items():
+            parts = term.split(" ")
+            ids = [token_ids.setdefault(part, len(token_ids)) for part in parts]
+            (unigrams if len(ids) == 1 else bigrams).append((ids, feature))
+        tokens = list(token_ids)
+        unigram_features = np.full(len(tokens), -1, dtype=np.int64)
+        for (token,), feature in unigrams:
+            unigram_features[token] = feature
+        keys = np.array([a * len(tokens) + b for (a, b), _ in bigrams], dtype=np.int64)
+        features = np.array([f for _, f in bigrams], dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        columns = [linear_weights(estimator) for estimator in pipeline[-1].estimators_]
+        weights = np.zeros((n_features, len(columns)))
+        bias = np.zeros(len(columns))
+        for k, (w, b) in enumerate(columns):
+            if w.size:
+                weights[:, k] = w
+            bias[k] = b
+        return cls(
+            tokens=tokens,
+            unigram_features=unigram_features,
+            bigram_keys=keys[order],
+            bigram_features=features[order],
+            idf=np.asarray(vectorizer.idf_, dtype=np.float64),
+            weights=weights,
+            bias=bias,
+            token_pattern=vectorizer.token_pattern,
+            lowercase=vectorizer.lowercase,
+            strip_accents=vectorizer.strip_accents,
+            sublinear_tf=vectorizer.sublinear_tf,
+            norm=vectorizer.norm,
+        )
+
+    # ---- features and scores -----------------------------------------------------------------------
+
+    def features(self, texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR parts (indptr, indices, data) of the TF-IDF matrix, columns sorted within each row."""
+        n_tokens = len(self.tokens)
+        findall, preprocess = self._pattern.findall, self._preprocess
+        all_tokens, lengths = [], []
+        for text in texts:
+            found = findall(preprocess(text))
+            all_tokens.extend(found)
+            lengths.append(len(found))
+        # map() with a second iterable calls dict.get(token, -1) in C, one call per token.
+        ids = np.fromiter(map(self._token_ids.get, all_tokens, repeat(-1)), dtype=np.int64, count=len(all_tokens))
+        docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        known = ids >= 0
+        uni = np.full(len(ids), -1, dtype=np.int64)
+        uni[known] = self.unigram_features[ids[known]]
+        feature_docs, feature_ids = [docs[uni >= 0]], [uni[uni >= 0]]
+        if len(self.bigram_keys) and len(ids) > 1:
+            pair = known[:-1] & known[1:] & (docs[:-1] == docs[1:])
+            keys = ids[:-1][pair] * n_tokens + ids[1:][pair]
+            where = np.searchsorted(self.bigram_keys, keys)
+            where[where == len(self.bigram_keys)] = 0
+            hit = self.bigram_keys[where] == keys
+            feature_docs.append(docs[:-1][pair][hit])
+            feature_ids.append(self.bigram_features[where[hit]])
+        n_features = len(self.idf)
+        combined = np.concatenate(feature_docs) * n_features + np.concatenate(feature_ids)
+        cells, counts = np.unique(combined, return_counts=True)
+        rows, indices = np.divmod(cells, n_features)
+        data = counts.astype(np.float64)
+        if self.sublinear_tf:
+            np.log(data, data)
+            data += 1.0
+        data *= self.idf[indices]
+        n_rows = len(texts)
+        if self.norm == "l2":
+            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n_rows))
+            norms[norms == 0.0] = 1.0
+            data /= norms[rows]
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        return indptr, indices, data
+
+    def scores(self, texts) -> tuple[np.ndarray, np.ndarray]:
+        """Per-label linear scores and the number of known features of each text."""
+        texts = list(texts)
+        indptr, indices, data = self.features(texts)
+        rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+        scores = np.empty((len(texts), self.weights.shape[1]))
+        for k in range(self.weights.shape[1]):
+            scores[:, k] = np.bincount(rows, weights=data * self.weights[indices, k], minlength=len(texts))
+        return scores + self.bias, np.diff(indptr)
+
+    def feature_names(self) -> list[str]:
+        names = [""] * len(self.idf)
+        for token, feature in zip(self.tokens, self.unigram_features):
+            if feature >= 0:
+                names[feature] = token
+        n_tokens = len(self.tokens)
+        for key, feature in zip(self.bigram_keys, self.bigram_features):
+            first, second = divmod(int(key), n_tokens)
+            names[feature] = f"{self.tokens[first]} {self.tokens[second]}"
+        return names
+
+    def _preprocess(self, text: str) -> str:
+        if self.lowercase:
+            text = text.lower()
+        if self.strip_accents == "unicode" and not text.isascii():
+            text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        return text
+
+    # ---- persistence -----------------------------------------------------------------------------
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {name: getattr(self, name) for name in ("unigram_features", "bigram_keys", "bigram_features", "idf", "weights", "bias")}
+        settings = {name: getattr(self, name) for name in ("token_pattern", "lowercase", "strip_accents", "sublinear_tf", "norm")}
+        return arrays, {"tokens": self.tokens, **settings}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, settings: dict) -> "LinearTextModel":
+        return cls(**{name: np.asarray(arrays[name]) for name in arrays}, **settings)
+
+
+def linear_weights(estimator) -> tuple[np.ndarray, float]:
+    """Weights and bias of a fitted binary estimator as a linear function of the features, in its score units."""
+    if hasattr(estimator, "coef_"):  # logistic regression, linear SVM, SGD
+        return np.ravel(estimator.coef_), float(np.ravel(estimator.intercept_)[0])
+    if hasattr(estimator, "feature_log_prob_"):  # complement NB: the difference of joint log-likelihoods
+        log_prob = estimator.feature_log_prob_
+        return log_prob[1] - log_prob[0], 0.0
+    # one-vs-rest's constant predictor, for a label present in every training text
+    return np.zeros(0), float(np.ravel(estimator.decision_function(np.zeros((1, 1))))[0])
+
+
+def _check_supported(vectorizer) -> None:
+    params = vectorizer.get_params()
+    ok = (
+        params["analyzer"] == "word"
+        and params["ngram_range"][0] == 1
+        and params["ngram_range"][1] in (1, 2)
+        and params["stop_words"] is None
+        and params["strip_accents"] in (None, "unicode")
+        and params["preprocessor"] is None
+        and params["tokenizer"] is None
+        and params["norm"] in (None, "l2")
+        and params["use_idf"]
+        and not params["binary"]
+    )
+    if not ok:
+        raise ValueError(f"the fast vectorizer supports {SUPPORTED}")
