@@ -242,16 +242,25 @@ def _visible_text(html: str) -> str:
 
 def _table_documents(path: Path, options: InputOptions) -> Iterator[Document]:
     for number, row, error in _table_rows(path):
-        source = f"{path}:{number}"
-        if error:
-            yield Document(source, error=error)
-            continue
-        if options.id_col and not _missing(row.get(options.id_col)):
-            source = str(row[options.id_col])
-        extra = {column: _plain(row.get(column)) for column in options.keep_cols}
-        text = row.get(options.text_col)
-        text = "" if _missing(text) else str(text)
-        yield Document(source, text, error=None if text.strip() else "empty text", extra=extra)
+        yield Document(f"{path}:{number}", error=error) if error else _row_document(path, number, row, options)
+
+
+def _row_document(path: Path, number: int, row: dict, options: InputOptions) -> Document:
+    source = f"{path}:{number}"
+    if options.id_col and not _missing(row.get(options.id_col)):
+        source = str(row[options.id_col])
+    extra = {column: _plain(row.get(column)) for column in options.keep_cols}
+    text = row.get(options.text_col)
+    text = "" if _missing(text) else str(text)
+    return Document(source, text, error=None if text.strip() else "empty text", extra=extra)
+
+
+def _parse_json_line(line: str) -> tuple[dict, str | None]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {}, f"malformed JSON line ({error.msg})"
+    return (row, None) if isinstance(row, dict) else ({}, "malformed JSON line (not an object)")
 
 
 def _table_rows(path: Path) -> Iterator[tuple[int, dict, str | None]]:
@@ -274,14 +283,9 @@ def _table_rows(path: Path) -> Iterator[tuple[int, dict, str | None]]:
     else:
         with open(path, encoding="utf-8-sig", errors="replace") as handle:
             for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield number, {}, f"malformed JSON line ({error.msg})"
-                    continue
-                yield (number, row, None) if isinstance(row, dict) else (number, {}, "malformed JSON line (not an object)")
+                if line.strip():
+                    row, error = _parse_json_line(line)
+                    yield number, row, error
 
 
 def _missing(value) -> bool:
@@ -298,8 +302,44 @@ def _plain(value):
 
 
 # ---- tagging -------------------------------------------------------------------------------------
+# A work item is a Document (read by the caller: table rows, stdin, lines) or a file path that the worker
+# reads itself, so that with several jobs reading and decoding run in parallel too.
 
 _worker_models: dict = {}
+
+
+@dataclass(frozen=True)
+class _JsonLine:
+    """A JSONL table row not parsed yet: the worker that tags it parses it."""
+
+    path: str
+    number: int
+    line: str
+
+
+def work_items(paths: Iterable[str], options: InputOptions = InputOptions()) -> Iterator[Document | str | _JsonLine]:
+    """Plain files as paths and JSONL rows as raw lines, to be read where they are tagged; the rest as documents."""
+    for path in paths:
+        suffix = "" if path == "-" else Path(path).suffix.lower()
+        if options.tables and suffix in (".jsonl", ".ndjson"):
+            with open(path, encoding="utf-8-sig", errors="replace") as handle:
+                for number, line in enumerate(handle, 1):
+                    if line.strip():
+                        yield _JsonLine(path, number, line)
+        elif path == "-" or options.lines or (options.tables and suffix in TABLE_SUFFIXES):
+            yield from iter_documents([path], options)
+        else:
+            yield path
+
+
+def read_item(item, options: InputOptions) -> Document:
+    """The document of a work item, read and decoded here."""
+    if isinstance(item, Document):
+        return item
+    if isinstance(item, _JsonLine):
+        row, error = _parse_json_line(item.line)
+        return Document(f"{item.path}:{item.number}", error=error) if error else _row_document(Path(item.path), item.number, row, options)
+    return read_document(item, options.max_bytes)
 
 
 def _worker_model(model_ref):
@@ -316,72 +356,65 @@ def _worker_model(model_ref):
     return _worker_models[model_ref]
 
 
-def _tag_texts(model_ref, texts, sources, threshold, top_k) -> list[dict]:
+def _process(model_ref, items, options, threshold, top_k, as_json) -> list[tuple]:
+    """Read, tag and (if ``as_json``) serialise one chunk: a (record, failed) pair per document, in order."""
+    documents = [read_item(item, options) for item in items]
+    readable = [d for d in documents if d.error is None]
     model = _worker_model(model_ref)
-    return [p.to_dict() for p in model.tag_many(texts, sources=sources, threshold=threshold, top_k=top_k)]
+    predictions = iter(model.tag_many([d.text for d in readable], sources=[d.source for d in readable], threshold=threshold, top_k=top_k))
+    results = []
+    for document in documents:
+        record = next(predictions).to_dict() if document.error is None else {"source": document.source, "error": document.error}
+        record.update(document.extra)
+        results.append((json.dumps(record, ensure_ascii=False) + "\n" if as_json else record, document.error is not None))
+    return results
 
 
 def tag_stream(
-    documents: Iterable[Document],
+    items: Iterable[Document | str],
     model_ref=None,
     *,
     jobs: int = 1,
     threshold: float | None = None,
     top_k: int | None = None,
+    options: InputOptions = InputOptions(),
+    as_json: bool = False,
     chunk_size: int = CHUNK_SIZE,
     model=None,
-) -> Iterator[dict]:
-    """Tag documents in chunks and yield one record per document, in input order.
+) -> Iterator[tuple]:
+    """Tag work items chunk by chunk; yield ``(record, failed)`` per document, in input order.
 
-    With ``jobs > 1`` chunks are tagged in worker processes (joblib); each worker loads the model named by
-    ``model_ref`` once. ``model``, if given, is used directly in this process instead (``jobs`` must be 1).
+    ``record`` is a dict, or its JSON line if ``as_json``. With ``jobs > 1`` chunks go to worker processes
+    (joblib), each of which loads the model named by ``model_ref`` once. ``model``, if given, is used in this
+    process instead (``jobs`` must then be 1).
     """
-    chunks = _chunks(documents, chunk_size)
+    chunks = _chunks(items, chunk_size)
     if jobs == 1:
         if model is not None:
             _worker_models["__given__"] = model
             model_ref = "__given__"
         for chunk in chunks:
-            yield from _merge(chunk, _tag_texts(model_ref, *_readable(chunk), threshold, top_k))
+            yield from _process(model_ref, chunk, options, threshold, top_k, as_json)
         return
     if model is not None:
         raise ValueError("pass model_ref, not model, to tag in several processes")
     from joblib import Parallel, delayed
 
-    pending: list[list[Document]] = []
-
-    def tasks():
-        for chunk in chunks:
-            pending.append(chunk)
-            yield delayed(_tag_texts)(model_ref, *_readable(chunk), threshold, top_k)
-
+    tasks = (delayed(_process)(model_ref, chunk, options, threshold, top_k, as_json) for chunk in chunks)
     # return_as="generator" keeps input order and dispatches lazily, so memory stays bounded.
-    for results in Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks()):
-        yield from _merge(pending.pop(0), results)
+    for results in Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")(tasks):
+        yield from results
 
 
-def _chunks(documents, size) -> Iterator[list[Document]]:
+def _chunks(items, size) -> Iterator[list]:
     chunk = []
-    for document in documents:
-        chunk.append(document)
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
-
-
-def _readable(chunk):
-    readable = [d for d in chunk if d.error is None]
-    return [d.text for d in readable], [d.source for d in readable]
-
-
-def _merge(chunk, results) -> Iterator[dict]:
-    results = iter(results)
-    for document in chunk:
-        record = next(results) if document.error is None else {"source": document.source, "error": document.error}
-        record.update(document.extra)
-        yield record
 
 
 # ---- writing records -------------------------------------------------------------------------------
@@ -391,7 +424,7 @@ def format_records(records: Iterable[dict], fmt: str, labels: list[str], extra_c
     """Serialise records as JSON lines or CSV text, chunk by chunk."""
     if fmt == "jsonl":
         for record in records:
-            yield json.dumps(record, ensure_ascii=False) + "\n"
+            yield record if isinstance(record, str) else json.dumps(record, ensure_ascii=False) + "\n"
         return
     columns = csv_columns(labels, extra_columns)
     buffer = io.StringIO()

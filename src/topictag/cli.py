@@ -182,13 +182,18 @@ def tag(
         has_tables = any(Path(p).suffix.lower() in batch.TABLE_SUFFIXES for p in paths)
         if done and not lines:  # plain files already recorded need not be read again
             paths = [p for p in paths if p not in done or Path(p).suffix.lower() in batch.TABLE_SUFFIXES]
-        documents = (d for d in batch.iter_documents(paths, options) if d.source not in done)
+        items = batch.work_items(paths, options)
+        if done:  # resuming: read each item here to learn its source, and skip those already recorded
+            items = (document for document in (batch.read_item(item, options) for item in items) if document.source not in done)
         small = len(paths) <= batch.CHUNK_SIZE and not has_tables and not lines
         workers = 1 if small else (jobs or os.cpu_count() or 1)
         model_ref = None if model_path is None else str(model_path)
-        records = batch.tag_stream(documents, model_ref, jobs=workers, threshold=threshold, top_k=top_k, model=model if workers == 1 else None)
+        as_json = format is TagFormat.jsonl
+        results = batch.tag_stream(
+            items, model_ref, jobs=workers, threshold=threshold, top_k=top_k, options=options, as_json=as_json, model=model if workers == 1 else None
+        )
         counter = _Counter()
-        records = counter.count(records)
+        records = counter.count(results)
         if not quiet and sys.stderr.isatty():
             records = _with_progress(records, total=None if has_tables or lines else len(paths))
         started = time.perf_counter()
@@ -213,10 +218,10 @@ class _Counter:
     def __init__(self):
         self.total = self.failed = 0
 
-    def count(self, records):
-        for record in records:
+    def count(self, results):
+        for record, failed in results:
             self.total += 1
-            self.failed += "error" in record
+            self.failed += failed
             yield record
 
 
@@ -232,12 +237,13 @@ def _with_progress(records, total):
             progress.advance(task)
 
 
-def _append_lines(chunks, output: Path, append: bool):
-    """JSONL output is append-only (so a crashed run can be resumed): written and flushed chunk by chunk."""
+def _append_lines(lines, output: Path, append: bool, flush_every: int = 512):
+    """JSONL output is append-only (so a crashed run can be resumed): written and flushed as it goes."""
     with open(output, "a" if append else "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
-            handle.flush()
+        for count, line in enumerate(lines, 1):
+            handle.write(line)
+            if count % flush_every == 0:
+                handle.flush()
 
 
 @app.command()
