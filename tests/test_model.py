@@ -86,7 +86,7 @@ def test_works_with_clone_params_and_cross_val_score(tiny_corpus):
     copy = clone(model)
     assert copy.get_params() == model.get_params()
     copy.set_params(classifier="cnb")
-    assert copy.classifier == "cnb" and model.classifier == "svm"
+    assert copy.classifier == "cnb" and model.classifier == "auto"
     single = [label[0] for label in labels]
     scores = cross_val_score(TopicClassifier(cv=3), texts, single, cv=3)
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
@@ -144,3 +144,11 @@ def test_explanation_names_the_terms_behind_a_tag(tiny_model):
     assert "tariffs" in [term for term, _ in explanation.up]
     with pytest.raises(DataError, match="unknown label"):
         tiny_model.explain("x", labels=["sport"])
+
+
+def test_auto_keeps_the_best_candidate_and_records_it(tiny_corpus):
+    texts, labels = tiny_corpus
+    model = TopicClassifier().fit(texts, labels)
+    assert model.classifier == "auto" and model.classifier_ in ("svm", "sgd", "cnb")
+    assert model.training_info_["classifier"] == model.classifier_
+    assert TopicClassifier(classifier="cnb").fit(texts, labels).classifier_ == "cnb"

@@ -93,7 +93,7 @@ def main() -> None:
     for n_docs in (args.docs // 10, args.docs):
         files, table, text_bytes = write_corpus(args.workdir, n_docs)
         for kind, target, extra in (("files", files, []), ("JSONL table", table, ["--id-col", "id"])):
-            for jobs in args.jobs if n_docs == args.docs else [1]:
+            for jobs in args.jobs:
                 out = args.workdir / "out.jsonl"
                 seconds, peak = run(topictag + [str(target), *extra, "--jobs", str(jobs), "--output", str(out)])
                 assert sum(1 for _ in open(out)) == n_docs, "one record per input"
@@ -103,9 +103,10 @@ def main() -> None:
     for n_docs, kind, jobs, seconds, rate, mbs, peak in rows:
         print(f"| {n_docs:,} | {kind} | {jobs} | {seconds:.1f} | {rate:,.0f} | {mbs:.2f} | {peak:.0f} |")
     small = {(kind, jobs): peak for n, kind, jobs, *_, peak in rows if n == args.docs // 10}
+    print()
     for n, kind, jobs, *_, peak in rows:
         if n == args.docs and (kind, jobs) in small:
-            print(f"\npeak memory {kind}, jobs={jobs}: {args.docs:,} docs / {args.docs // 10:,} docs = {peak / small[kind, jobs]:.2f}x")
+            print(f"peak memory {kind}, jobs={jobs}: {args.docs:,} docs / {args.docs // 10:,} docs = {peak / small[kind, jobs]:.2f}x")
     speedups = {(kind): {} for _, kind, *_ in rows}
     for n, kind, jobs, seconds, *_ in rows:
         if n == args.docs:

@@ -207,10 +207,10 @@ class SklearnModel:
             vectorizer, classifier = TfidfVectorizer(), ComplementNB()
         else:
             vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-            classifier = {
-                "sk-linearsvc": LinearSVC,
+            classifier = {  # defaults; a fixed seed only makes the runs repeatable
+                "sk-linearsvc": lambda: LinearSVC(random_state=SEED),
                 "sk-logreg": lambda: LogisticRegression(max_iter=1000),
-                "sk-sgd": SGDClassifier,
+                "sk-sgd": lambda: SGDClassifier(random_state=SEED),
             }[name]()
         self.kind = kind
         if kind == "multi":
@@ -418,6 +418,7 @@ def run_task(task: dict) -> dict:
 
         result = {
             **{k: task[k] for k in ("dataset", "model", "fold")},
+            "topictag_source_sha256": topictag_source_hash() if task["model"] == "topictag" else None,
             **score(kind, classes, split["test_y"], predicted),
             "fit_seconds": fit_seconds,
             "train_documents": len(split["train_texts"]),
@@ -447,6 +448,18 @@ def run_isolated(task: dict) -> dict:
 
 
 # ---- machine ------------------------------------------------------------------------------------
+
+
+def topictag_source_hash() -> str:
+    """A short hash of the installed topictag sources: the package under test may change between runs."""
+    import hashlib
+
+    import topictag
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(topictag.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def machine_info() -> dict:
@@ -482,16 +495,8 @@ def machine_info() -> dict:
         blas = sorted({f"{p.get('internal_api')} {p.get('version')}" for p in threadpool_info()})
     except Exception:
         blas = []
-    import hashlib
-
-    import topictag
-
-    source = Path(topictag.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(source.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return {
-        "topictag_source_sha256": digest.hexdigest()[:16],  # the package under test changes between runs
+        "topictag_source_sha256": topictag_source_hash(),
         "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
@@ -554,33 +559,61 @@ def draw_chart(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     names = list(results)
     columns = min(2, len(names))
     rows = math.ceil(len(names) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.8 * columns, 4.8 * rows), squeeze=False)
     colours = {name: plt.cm.tab10(i) for i, name in enumerate(MODELS)}
     for ax, dataset in zip(axes.flat, names):
-        for model, s in results[dataset].items():
-            x, y = s["docs_per_second"], headline(s)
-            ax.scatter([x], [y], s=60 if model == "topictag" else 40, color=colours.get(model), marker="*" if model == "topictag" else "o", zorder=3)
-            ax.annotate(model, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        points = [(model, s["docs_per_second"], headline(s)) for model, s in results[dataset].items()]
+        xs, ys = [p[1] for p in points], [p[2] for p in points]
         ax.set_xscale("log")
-        ax.set_xlabel("predict throughput, docs/s (single core, log scale)")
+        ax.set_xlim(min(xs) / 1.7, max(xs) * 2.6)
+        pad = max(0.005, (max(ys) - min(ys)) * 0.12)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+        for model, x, y in points:
+            star = model == "topictag"
+            ax.scatter([x], [y], s=110 if star else 40, color=colours.get(model), marker="*" if star else "o", zorder=3)
+        _label_points(ax, points, lambda model: colours.get(model, "black"))
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("predict throughput, docs/s (one core, log scale)")
         ax.set_ylabel("micro-F1" if DATASETS[dataset][1] == "multi" else "accuracy")
         ax.set_title(dataset)
         ax.grid(True, which="both", alpha=0.3)
-        xs = [s["docs_per_second"] for s in results[dataset].values()]
-        ax.set_xlim(min(xs) / 1.6, max(xs) * 2.5)
-        ys = [headline(s) for s in results[dataset].values()]
-        pad = max(0.005, (max(ys) - min(ys)) * 0.12)
-        ax.set_ylim(min(ys) - pad, max(ys) + pad)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    figure.suptitle("topictag vs peers: accuracy against predict throughput")
+    figure.suptitle("topictag vs peers: accuracy against single-core predict throughput")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _label_points(ax, points, colour) -> None:
+    """Name each point, trying a few offsets so that labels of nearby points do not overlap."""
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    offsets = [(6, 4, "left"), (6, -11, "left"), (-6, 4, "right"), (-6, -11, "right"), (6, 14, "left"), (6, -21, "left"), (-6, 14, "right"), (-6, -21, "right")]
+    from matplotlib.transforms import Bbox
+
+    placed = []
+    for _, x, y in points:  # keep labels off the markers too
+        px, py = ax.transData.transform((x, y))
+        placed.append(Bbox.from_extents(px - 5, py - 5, px + 5, py + 5))
+    for model, x, y in sorted(points, key=lambda p: -p[2]):
+        for dx, dy, align in offsets:
+            text = ax.annotate(model, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8, ha=align, color=colour(model))
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:
+            text = ax.annotate(model, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8, color=colour(model))
+            box = text.get_window_extent(renderer)
+        placed.append(box)
 
 
 def machine_text(machine: dict) -> str:

@@ -103,6 +103,7 @@ def load_bundle(path):
     model = TopicClassifier(**_params(manifest["params"]))
     model.scorer_ = scorer
     model._pipeline_loader = lambda: _load_pipeline(pipeline_bytes, path)
+    model.classifier_ = manifest["training_info"].get("classifier", model.classifier)
     model.topics_ = list(manifest["topics"])
     model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
     model.thresholds_ = {t: float(v) for t, v in manifest["thresholds"].items()}

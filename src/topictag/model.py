@@ -24,7 +24,8 @@ from .errors import DataError, ModelError
 from .metrics import evaluate_predictions
 from .vectorize import LinearTextModel, linear_weights
 
-CLASSIFIERS = ("logreg", "svm", "sgd", "cnb")
+CLASSIFIERS = ("auto", "svm", "logreg", "sgd", "cnb")
+AUTO_CANDIDATES = ("svm", "sgd", "cnb")  # "auto" keeps the one with the best cross-validated micro-F1
 DEFAULT_THRESHOLD = 0.5  # for labels too rare to choose a threshold by cross-validation
 
 
@@ -51,7 +52,7 @@ class TopicClassifier:
 
     def __init__(
         self,
-        classifier: str = "svm",
+        classifier: str = "auto",
         negative_label: str = "other",
         C: float = 10.0,
         class_weight: str | None = "balanced",
@@ -143,11 +144,22 @@ class TopicClassifier:
             )
         started = time.perf_counter()
         folds = self._folds(label_sets)
-        oof_scores = self._out_of_fold_scores(texts, Y, folds)
-        self._calibrate(oof_scores, Y)
-        oof_probs = self._probabilities(oof_scores)
-        self.thresholds_ = {t: self._threshold(oof_probs[:, j], Y[:, j]) for j, t in enumerate(topics)}
-        self.cv_metrics_ = self._cross_validated_metrics(oof_probs, Y, folds, label_sets)
+        candidates = AUTO_CANDIDATES if self.classifier == "auto" else (self.classifier,)
+        best = None
+        for name, oof_scores in self._out_of_fold_scores(texts, Y, folds, candidates).items():
+            self.classifier_ = name
+            self._calibrate(oof_scores, Y)
+            oof_probs = self._probabilities(oof_scores)
+            metrics = self._cross_validated_metrics(oof_probs, Y, folds, label_sets)
+            # Tags and the best label both matter to users: rank candidates by the mean of the tags' micro-F1
+            # and the share of texts with a topic whose best-scoring label is one of theirs.
+            with_topic = Y.sum(axis=1) > 0
+            top1 = Y[with_topic, oof_probs[with_topic].argmax(axis=1)].mean() if with_topic.any() else 0.0
+            quality = (metrics["micro"]["f1"] + top1) / 2
+            if best is None or quality > best[0]:
+                thresholds = {t: self._threshold(oof_probs[:, j], Y[:, j]) for j, t in enumerate(topics)}
+                best = (quality, name, dict(self.calibration_), thresholds, metrics)
+        _, self.classifier_, self.calibration_, self.thresholds_, self.cv_metrics_ = best
         self.pipeline_ = self._new_pipeline()
         with _quiet_constant_label_warnings():
             self.pipeline_.fit(texts, Y)
@@ -157,39 +169,37 @@ class TopicClassifier:
             "label_counts": {label: int(n) for label, n in zip(topics, Y.sum(axis=0))}
             | {self.negative_label: int((Y.sum(axis=1) == 0).sum())},
             "params": self.get_params(),
+            "classifier": self.classifier_,
             "seconds": round(time.perf_counter() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": library_versions(),
         }
         return self
 
-    def _new_pipeline(self):
+    def _vectorizer(self, **overrides):
         from sklearn.feature_extraction.text import TfidfVectorizer
+
+        settings = dict(ngram_range=tuple(self.ngram_range), sublinear_tf=True, min_df=self.min_df, max_features=self.max_features, strip_accents="unicode", dtype=np.float64)
+        return TfidfVectorizer(**(settings | overrides))
+
+    def _new_pipeline(self):
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.pipeline import Pipeline
 
-        features = TfidfVectorizer(
-            ngram_range=tuple(self.ngram_range),
-            sublinear_tf=True,
-            min_df=self.min_df,
-            max_features=self.max_features,
-            strip_accents="unicode",
-            dtype=np.float64,
-        )
-        return Pipeline([("features", features), ("classifier", OneVsRestClassifier(self._base_classifier()))])
+        return Pipeline([("features", self._vectorizer()), ("classifier", OneVsRestClassifier(self._base_classifier(self.classifier_)))])
 
-    def _base_classifier(self):
+    def _base_classifier(self, name: str):
         from sklearn.linear_model import LogisticRegression, SGDClassifier
         from sklearn.naive_bayes import ComplementNB
         from sklearn.svm import LinearSVC
 
         seed = self.random_state
-        if self.classifier == "logreg":
+        if name == "logreg":
             return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, random_state=seed)
-        if self.classifier == "svm":
+        if name == "svm":
             return LinearSVC(C=self.C / 10, class_weight=self.class_weight, random_state=seed)
-        if self.classifier == "sgd":
-            return SGDClassifier(alpha=1e-4 / self.C, class_weight=self.class_weight, max_iter=50, tol=None, random_state=seed)
+        if name == "sgd":
+            return SGDClassifier(alpha=1e-3 / self.C, class_weight=self.class_weight, max_iter=50, tol=None, random_state=seed)
         return ComplementNB(alpha=0.3)
 
     def _indicator(self, label_sets) -> np.ndarray:
@@ -214,14 +224,26 @@ class TopicClassifier:
             splitter = KFold(n_splits, shuffle=True, random_state=self.random_state)
         return list(splitter.split(np.zeros(len(first)), first))
 
-    def _out_of_fold_scores(self, texts, Y, folds) -> np.ndarray:
-        texts = np.asarray(texts, dtype=object)
-        scores = np.zeros(Y.shape, dtype=np.float64)
+    def _out_of_fold_scores(self, texts, Y, folds, candidates) -> dict[str, np.ndarray]:
+        """Each candidate classifier's out-of-fold raw scores.
+
+        Every text is analysed (tokenised, n-grams built) once; each fold fits its own vocabulary and idf on
+        its training part only, and all candidates share the fold's features.
+        """
+        from sklearn.multiclass import OneVsRestClassifier
+
+        analyzed = np.empty(len(texts), dtype=object)
+        analyzed[:] = [self._vectorizer().build_analyzer()(text) for text in texts] if texts else []
+        scores = {name: np.zeros(Y.shape, dtype=np.float64) for name in candidates}
         for train, test in folds:
-            pipeline = self._new_pipeline()
-            with _quiet_constant_label_warnings():
-                pipeline.fit(texts[train], Y[train])
-            scores[test] = _raw_scores(pipeline, texts[test])
+            vectorizer = self._vectorizer(analyzer=_already_analyzed, ngram_range=(1, 1), strip_accents=None)
+            train_features = vectorizer.fit_transform(analyzed[train])
+            test_features = vectorizer.transform(analyzed[test])
+            for name in candidates:
+                classifier = OneVsRestClassifier(self._base_classifier(name))
+                with _quiet_constant_label_warnings():
+                    classifier.fit(train_features, Y[train])
+                scores[name][test] = _classifier_scores(classifier, test_features)
         return scores
 
     def _calibrate(self, scores, Y):
@@ -353,13 +375,18 @@ class TopicClassifier:
 
 
 def _raw_scores(pipeline, texts) -> np.ndarray:
-    return _scores(pipeline, pipeline[:-1].transform(texts))
+    return _classifier_scores(pipeline[-1], pipeline[:-1].transform(texts))
 
 
-def _scores(pipeline, features) -> np.ndarray:
-    """Per-label margins of a fitted pipeline; log-odds for naive Bayes, which has no decision function."""
+def _already_analyzed(tokens):
+    """The analyzer of cross-validation folds, whose "documents" are token lists analysed beforehand."""
+    return tokens
+
+
+def _classifier_scores(classifier, features) -> np.ndarray:
+    """Per-label margins of a fitted one-vs-rest classifier; log-odds for naive Bayes (no decision function)."""
     columns = []
-    for estimator in pipeline[-1].estimators_:
+    for estimator in classifier.estimators_:
         if hasattr(estimator, "decision_function"):
             columns.append(np.ravel(estimator.decision_function(features)))
         else:
