@@ -289,7 +289,20 @@ class TopicClassifier:
         return np.hstack([topic_probs, none])
 
     def predict(self, X) -> np.ndarray:
-        return np.array([p.top for p in self.tag_many(_as_texts(X))], dtype=object)
+        """The best tag of each text, or its fallback (see ``top``): the same as ``tag_many``, vectorised."""
+        texts = _as_texts(X)
+        self._check_fitted()
+        if not texts:
+            return np.array([], dtype=object)
+        probs, passed = self._decide(texts, threshold=None)
+        masked = np.where(passed, probs, -1.0)
+        best = masked.argmax(axis=1)
+        labels = np.array(self.topics_, dtype=object)
+        if self._has_negatives():
+            fallback = np.full(len(texts), self.negative_label, dtype=object)
+        else:
+            fallback = labels[probs.argmax(axis=1)]
+        return np.where(passed.any(axis=1), labels[best], fallback)
 
     def predict_tags(self, X, threshold: float | None = None) -> list[tuple[str, ...]]:
         return [p.tags for p in self.tag_many(_as_texts(X), threshold=threshold)]
@@ -309,20 +322,29 @@ class TopicClassifier:
         self._check_fitted()
         if not texts:
             return []
-        raw, known_terms = self.scorer_.scores(texts)
-        probs = self._probabilities(raw)
-        # A text with no word the model knows carries no evidence for any topic: it gets no tag.
-        cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
+        probs, passed = self._decide(texts, threshold)
         predictions = []
-        for source, row, n_known in zip(sources, probs, known_terms):
-            tags = self._tags_from_row(row, row >= cutoffs)[:top_k] if n_known else ()
+        for source, row, row_passed in zip(sources, probs, passed):
+            tags = self._tags_from_row(row, row_passed)[:top_k]
             scores = {t: round(float(p), 6) for t, p in zip(self.topics_, row)}
             predictions.append(Prediction(source, tags, tags[0] if tags else self._fallback_top(row), scores))
         return predictions
 
+    def _decide(self, texts, threshold) -> tuple[np.ndarray, np.ndarray]:
+        """Topic probabilities, and which pass their threshold (``threshold`` overrides every label's own)."""
+        raw, known_terms = self.scorer_.scores(texts)
+        probs = self._probabilities(raw)
+        cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
+        # A text with no word the model knows carries no evidence for any topic: it gets no tag.
+        passed = (probs >= cutoffs) & (known_terms > 0)[:, None]
+        return probs, passed
+
+    def _has_negatives(self) -> bool:
+        return self.training_info_["label_counts"].get(self.negative_label, 0) > 0
+
     def _fallback_top(self, probs) -> str:
         """``top`` when no tag passed: the negative label, or, for a model trained without negatives, the best topic."""
-        if self.training_info_["label_counts"].get(self.negative_label, 0) == 0:
+        if not self._has_negatives():
             return self.topics_[int(np.argmax(probs))]
         return self.negative_label
 

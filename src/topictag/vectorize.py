@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -92,12 +92,9 @@ class LinearTextModel:
     def features(self, texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR parts (indptr, indices, data) of the TF-IDF matrix, columns sorted within each row."""
         n_tokens = len(self.tokens)
-        findall, preprocess = self._pattern.findall, self._preprocess
-        all_tokens, lengths = [], []
-        for text in texts:
-            found = findall(preprocess(text))
-            all_tokens.extend(found)
-            lengths.append(len(found))
+        per_text = list(map(self._pattern.findall, map(self._preprocess, texts)))
+        lengths = list(map(len, per_text))
+        all_tokens = list(chain.from_iterable(per_text))
         # map() with a second iterable calls dict.get(token, -1) in C, one call per token.
         ids = np.fromiter(map(self._token_ids.get, all_tokens, repeat(-1)), dtype=np.int64, count=len(all_tokens))
         docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
@@ -156,7 +153,7 @@ class LinearTextModel:
         if self.lowercase:
             text = text.lower()
         if self.strip_accents == "unicode" and not text.isascii():
-            text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+            text = "".join([c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)])
         return text
 
     # ---- persistence -----------------------------------------------------------------------------
