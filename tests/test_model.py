@@ -152,3 +152,28 @@ def test_auto_keeps_the_best_candidate_and_records_it(tiny_corpus):
     assert model.classifier == "auto" and model.classifier_ in ("svm", "sgd", "cnb")
     assert model.training_info_["classifier"] == model.classifier_
     assert TopicClassifier(classifier="cnb").fit(texts, labels).classifier_ == "cnb"
+
+
+def test_fold_features_equal_a_vectorizer_fitted_on_the_fold(tiny_corpus):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    texts, _ = tiny_corpus
+    model = TopicClassifier(min_df=1)
+    counts = CountVectorizer(ngram_range=(1, 2), strip_accents="unicode", dtype=np.float64).fit_transform(texts).tocsr()
+    train, test = np.arange(0, 50), np.arange(50, len(texts))
+    ours_train, ours_test = model._fold_features(counts, train, test)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode").fit([texts[i] for i in train])
+    assert np.allclose(ours_train.toarray(), vectorizer.transform([texts[i] for i in train]).toarray(), rtol=1e-12, atol=1e-15)
+    assert np.allclose(ours_test.toarray(), vectorizer.transform([texts[i] for i in test]).toarray(), rtol=1e-12, atol=1e-15)
+
+
+def test_platt_scaling_matches_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from topictag.model import _platt
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=500)
+    y = (rng.random(500) < 1 / (1 + np.exp(-(2 * scores - 1)))).astype(int)
+    reference = LogisticRegression(C=1e4).fit(scores[:, None], y)
+    assert _platt(scores, y) == pytest.approx((reference.coef_[0, 0], reference.intercept_[0]), rel=1e-3)

@@ -199,7 +199,7 @@ class TopicClassifier:
         if name == "svm":
             return LinearSVC(C=self.C / 10, class_weight=self.class_weight, random_state=seed)
         if name == "sgd":
-            return SGDClassifier(alpha=1e-3 / self.C, class_weight=self.class_weight, max_iter=50, tol=None, random_state=seed)
+            return SGDClassifier(alpha=1e-4 / self.C, class_weight=self.class_weight, max_iter=50, tol=1e-4, random_state=seed)
         return ComplementNB(alpha=0.3)
 
     def _indicator(self, label_sets) -> np.ndarray:
@@ -227,18 +227,17 @@ class TopicClassifier:
     def _out_of_fold_scores(self, texts, Y, folds, candidates) -> dict[str, np.ndarray]:
         """Each candidate classifier's out-of-fold raw scores.
 
-        Every text is analysed (tokenised, n-grams built) once; each fold fits its own vocabulary and idf on
-        its training part only, and all candidates share the fold's features.
+        Texts are counted once; each fold then takes the terms of its training part (as a vectorizer fitted
+        on that part would), computes idf from it alone, and all candidates share the fold's features.
         """
+        from sklearn.feature_extraction.text import CountVectorizer
         from sklearn.multiclass import OneVsRestClassifier
 
-        analyzed = np.empty(len(texts), dtype=object)
-        analyzed[:] = [self._vectorizer().build_analyzer()(text) for text in texts] if texts else []
+        counter = CountVectorizer(ngram_range=tuple(self.ngram_range), strip_accents="unicode", dtype=np.float64)
+        counts = counter.fit_transform(texts).tocsr()
         scores = {name: np.zeros(Y.shape, dtype=np.float64) for name in candidates}
         for train, test in folds:
-            vectorizer = self._vectorizer(analyzer=_already_analyzed, ngram_range=(1, 1), strip_accents=None)
-            train_features = vectorizer.fit_transform(analyzed[train])
-            test_features = vectorizer.transform(analyzed[test])
+            train_features, test_features = self._fold_features(counts, train, test)
             for name in candidates:
                 classifier = OneVsRestClassifier(self._base_classifier(name))
                 with _quiet_constant_label_warnings():
@@ -246,22 +245,39 @@ class TopicClassifier:
                 scores[name][test] = _classifier_scores(classifier, test_features)
         return scores
 
+    def _fold_features(self, counts, train, test):
+        """TF-IDF features of a fold, equal to those of a ``TfidfVectorizer`` fitted on its training texts."""
+        from sklearn.preprocessing import normalize
+
+        document_frequency = np.bincount(counts[train].indices, minlength=counts.shape[1])
+        columns = np.flatnonzero(document_frequency >= max(self.min_df, 1))
+        if self.max_features is not None and len(columns) > self.max_features:
+            totals = np.asarray(counts[train][:, columns].sum(axis=0)).ravel()
+            columns = np.sort(columns[np.argsort(-totals, kind="stable")[: self.max_features]])
+        idf = np.log((1 + len(train)) / (1 + document_frequency[columns])) + 1.0
+        matrices = []
+        for rows in (train, test):
+            matrix = counts[rows][:, columns].tocsr()
+            np.log(matrix.data, matrix.data)
+            matrix.data += 1.0
+            matrix.data *= idf[matrix.indices]
+            matrices.append(normalize(matrix, norm="l2", copy=False))
+        return matrices
+
     def _calibrate(self, scores, Y):
         """Platt scaling per label on out-of-fold scores, so every classifier yields probabilities."""
-        from sklearn.linear_model import LogisticRegression
-
         self.calibration_ = {}
         for j, topic in enumerate(self.topics_):
             if topic in self.rare_labels_ or Y[:, j].min() == Y[:, j].max():
                 self.calibration_[topic] = (1.0, 0.0)
-                continue
-            platt = LogisticRegression(C=1e4, solver="lbfgs").fit(scores[:, [j]], Y[:, j])
-            self.calibration_[topic] = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+            else:
+                self.calibration_[topic] = _platt(scores[:, j], Y[:, j])
 
     def _probabilities(self, scores) -> np.ndarray:
         slopes = np.array([self.calibration_[t][0] for t in self.topics_])
         intercepts = np.array([self.calibration_[t][1] for t in self.topics_])
-        return 1.0 / (1.0 + np.exp(-(scores * slopes + intercepts)))
+        with np.errstate(over="ignore"):  # exp overflows to inf for very negative scores: probability 0
+            return 1.0 / (1.0 + np.exp(-(scores * slopes + intercepts)))
 
     def _threshold(self, probs, y) -> float:
         if y.sum() < self.min_positives:
@@ -400,11 +416,6 @@ def _raw_scores(pipeline, texts) -> np.ndarray:
     return _classifier_scores(pipeline[-1], pipeline[:-1].transform(texts))
 
 
-def _already_analyzed(tokens):
-    """The analyzer of cross-validation folds, whose "documents" are token lists analysed beforehand."""
-    return tokens
-
-
 def _classifier_scores(classifier, features) -> np.ndarray:
     """Per-label margins of a fitted one-vs-rest classifier; log-odds for naive Bayes (no decision function)."""
     columns = []
@@ -415,6 +426,26 @@ def _classifier_scores(classifier, features) -> np.ndarray:
             log_probs = estimator.predict_log_proba(features)
             columns.append(log_probs[:, 1] - log_probs[:, 0])
     return np.column_stack(columns)
+
+
+def _platt(scores: np.ndarray, y: np.ndarray, l2: float = 1e-4, iterations: int = 100) -> tuple[float, float]:
+    """Slope and intercept of p(y=1) = sigmoid(a * score + b), by Newton's method on the log-loss.
+
+    A tiny L2 penalty keeps the fit finite when the scores separate the classes perfectly.
+    """
+    a, b = 1.0, 0.0
+    features = np.column_stack([scores, np.ones_like(scores)])
+    for _ in range(iterations):
+        with np.errstate(over="ignore"):
+            p = 1.0 / (1.0 + np.exp(-(a * scores + b)))
+        gradient = features.T @ (p - y) + l2 * np.array([a, b])
+        weights = np.maximum(p * (1.0 - p), 1e-12)
+        hessian = (features * weights[:, None]).T @ features + l2 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
 
 
 def _best_f1_threshold(probs: np.ndarray, y: np.ndarray, negative_weight: float = 1.0) -> float:
@@ -449,11 +480,13 @@ def _as_label_set(labels) -> tuple[str, ...]:
 
 
 class _quiet_constant_label_warnings(warnings.catch_warnings):
-    """A fold may lack a rare label entirely; one-vs-rest then predicts a constant, which is fine."""
+    """A fold may lack a rare label entirely (one-vs-rest then predicts a constant, which is fine), and the
+    iterative classifiers stop at a fixed number of passes on purpose."""
 
     def __enter__(self):
         super().__enter__()
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        warnings.filterwarnings("ignore", message="(Maximum number of iteration|Liblinear failed to converge)")
 
 
 def library_versions() -> dict[str, str]:
