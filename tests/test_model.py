@@ -69,7 +69,7 @@ def test_every_classifier_gives_calibrated_probabilities(classifier, tiny_corpus
     model = TopicClassifier(classifier=classifier).fit(texts, labels)
     proba = model.predict_proba(["Tariffs on imported steel", "Missile test alarms neighbours"])
     assert ((proba >= 0) & (proba <= 1)).all()
-    assert model.predict(["Tariffs on imported steel and cars"])[0] == "trade"
+    assert "trade" in model.predict_tags(["Tariffs on imported steel and cars"])[0]
 
 
 def test_same_seed_gives_identical_predictions(tiny_corpus):
