@@ -108,3 +108,12 @@ def test_other_zip_files_are_not_models(tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(ModelError, match="format version"):
         topictag.load(path)
+
+
+def test_a_loaded_model_can_be_pickled_for_other_processes(tiny_model, tmp_path):
+    import pickle
+
+    path = tmp_path / "model.topictag"
+    tiny_model.save(path)
+    copy = pickle.loads(pickle.dumps(topictag.load(path)))
+    assert copy.tag("Tariffs on steel").to_dict() == tiny_model.tag("Tariffs on steel").to_dict()

@@ -12,6 +12,7 @@ than when it was saved (damage, or a format this version reads differently) is r
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -102,7 +103,7 @@ def load_bundle(path):
 
     model = TopicClassifier(**_params(manifest["params"]))
     model.scorer_ = scorer
-    model._pipeline_loader = lambda: _load_pipeline(pipeline_bytes, path)
+    model._pipeline_loader = functools.partial(_load_pipeline, pipeline_bytes, path)  # picklable, unlike a lambda
     model.classifier_ = manifest["training_info"].get("classifier", model.classifier)
     model.topics_ = list(manifest["topics"])
     model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
