@@ -31,7 +31,11 @@ fastText threads: fastText 0.9.3 initialises its input matrix in ten blocks, one
 fewer than 10 threads most word vectors start at zero (facebookresearch/fastText issue #1061); the Python
 binding's default of cpu_count() - 1 threads hits this on small machines (BBC accuracy drops from ~0.94 to
 ~0.77 on 2 cores). We pass thread=12, the default of the fastText command line its tutorial uses. Its fit
-therefore uses every core, while the scikit-learn and topictag fits are single-threaded.
+therefore uses every core, while the scikit-learn and topictag fits run on one core (liblinear, lbfgs).
+
+The topictag under test is whatever `import topictag` finds; each run records a hash of its sources
+(topictag_source_sha256 in the JSON). To benchmark a fixed version, copy src/topictag somewhere and put
+that folder first on PYTHONPATH.
 
 Every (dataset, fold, model) runs fit + predict in a fresh process (multiprocessing "spawn"), one at a time,
 so that peak memory is that model's alone: the child resets its RSS high-water mark after loading the data
