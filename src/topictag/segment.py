@@ -164,7 +164,6 @@ class Segmenter:
     # ---- segments ------------------------------------------------------------------------------
 
     def _segments(self, text: str, blocks, path) -> list[Segment]:
-        labels = self.labels
         runs = []  # (first block, last block, label index)
         for i, block in enumerate(blocks):
             if runs and path[i] == runs[-1][2] and not block.after_furniture:
