@@ -2,7 +2,8 @@
 
 Data flow: :func:`expand_inputs` (paths) -> :func:`iter_documents` (decoded text, table rows, HTML main text,
 or an error) -> :func:`tag_stream` (ordered records, chunked across processes) -> :class:`RecordWriter`.
-Where a file is decoded: :func:`decode`. Memory stays flat: every stage streams chunk by chunk.
+Files are decoded by :func:`topictag.corpus.decode` and tables read by :func:`topictag.corpus.table_rows`.
+Memory stays flat: every stage streams chunk by chunk.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .corpus import TABLE_SUFFIXES, decode, parse_json_row, table_rows
 from .errors import DataError
 
 BINARY_SNIFF_BYTES = 8192
-ENCODINGS = ("utf-8", "cp1252", "latin-1")  # tried in order; latin-1 decodes any bytes: the documented last resort
-TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a text file larger than this is refused (raise with --max-bytes)
 CHUNK_SIZE = 512
@@ -191,20 +191,6 @@ def _is_binary(data: bytes) -> bool:
     return b"\x00" in head or head.startswith((b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF"))
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Decode bytes: UTF-16 by its byte-order mark, else UTF-8 (BOM dropped), cp1252, then latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for encoding in ENCODINGS:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes any bytes")
-
-
 def extract_html(html: str) -> tuple[str, str]:
     """The main text of an HTML page by trafilatura; the page's whole visible text if it finds none."""
     import trafilatura
@@ -241,8 +227,8 @@ def _visible_text(html: str) -> str:
 
 
 def _table_documents(path: Path, options: InputOptions) -> Iterator[Document]:
-    for number, row, error in _table_rows(path):
-        yield Document(f"{path}:{number}", error=error) if error else _row_document(path, number, row, options)
+    for number, row, problem in table_rows(path, replace_undecodable=True, batch_size=CHUNK_SIZE):
+        yield Document(f"{path}:{number}", error=_json_problem(problem)) if problem else _row_document(path, number, row, options)
 
 
 def _row_document(path: Path, number: int, row: dict, options: InputOptions) -> Document:
@@ -255,37 +241,8 @@ def _row_document(path: Path, number: int, row: dict, options: InputOptions) -> 
     return Document(source, text, error=None if text.strip() else "empty text", extra=extra)
 
 
-def _parse_json_line(line: str) -> tuple[dict, str | None]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as error:
-        return {}, f"malformed JSON line ({error.msg})"
-    return (row, None) if isinstance(row, dict) else ({}, "malformed JSON line (not an object)")
-
-
-def _table_rows(path: Path) -> Iterator[tuple[int, dict, str | None]]:
-    """(row number, row, error) for each row, streaming; a malformed JSONL line is one error row."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_SIZE):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row, None
-    elif suffix in (".csv", ".tsv"):
-        csv.field_size_limit(1 << 30)
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            for number, row in enumerate(reader, 1):
-                yield number, row, None
-    else:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    row, error = _parse_json_line(line)
-                    yield number, row, error
+def _json_problem(problem: str) -> str:
+    return f"malformed JSON line ({problem})"
 
 
 def _missing(value) -> bool:
@@ -337,8 +294,10 @@ def read_item(item, options: InputOptions) -> Document:
     if isinstance(item, Document):
         return item
     if isinstance(item, _JsonLine):
-        row, error = _parse_json_line(item.line)
-        return Document(f"{item.path}:{item.number}", error=error) if error else _row_document(Path(item.path), item.number, row, options)
+        row, problem = parse_json_row(item.line)
+        if problem:
+            return Document(f"{item.path}:{item.number}", error=_json_problem(problem))
+        return _row_document(Path(item.path), item.number, row, options)
     return read_document(item, options.max_bytes)
 
 

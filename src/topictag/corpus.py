@@ -1,6 +1,7 @@
 """Read labeled datasets: CSV/TSV, JSONL, Parquet, or a folder of per-label sub-folders.
 
-Every reader returns one :class:`Dataset`, the single in-memory shape of labeled data.
+Every reader returns one :class:`Dataset`, the single in-memory shape of labeled data. The table reader
+(:func:`table_rows`) and the text decoder (:func:`decode`) here are also what ``topictag tag`` reads with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from .errors import DataError
 
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None, ".parquet": None}
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet"}
+CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+ENCODINGS = ("utf-8", "cp1252", "latin-1")  # tried in order; latin-1 decodes any bytes: the documented last resort
 LABEL_SEPARATOR = "|"  # multi-label cells in CSV/TSV: "trade|tech_policy"
 
 
@@ -76,7 +79,7 @@ def _read_folder(folder: Path) -> list[Example]:
     examples = []
     for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         for file in sorted(label_dir.rglob("*.txt")):
-            text = read_text_file(file)
+            text, _ = decode(file.read_bytes())
             examples.append(Example(str(file.relative_to(folder)), text, (label_dir.name,)))
     return examples
 
@@ -85,7 +88,11 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use .csv, .tsv, .jsonl, .parquet or a folder")
-    rows = list(read_table_rows(path))
+    rows = []
+    for number, row, problem in table_rows(path):
+        if problem:
+            raise DataError(f"{path}:{number}: " + ("expected a JSON object per line" if problem == NOT_AN_OBJECT else f"not valid JSON ({problem})"))
+        rows.append(row)
     if not rows:
         raise DataError(f"{path}: the file has no rows")
     columns = list(rows[0].keys())
@@ -108,38 +115,53 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
     return examples
 
 
-def read_table_rows(path: Path):
-    """Yield each row of a CSV/TSV/JSONL/Parquet table as a dict."""
+NOT_AN_OBJECT = "not an object"
+
+
+def table_rows(path: Path, *, replace_undecodable: bool = False, batch_size: int = 512):
+    """Stream a CSV/TSV/JSONL/Parquet table as ``(row number, row dict, problem)``.
+
+    ``problem`` says why a JSONL line is not a row (the JSON error, or :data:`NOT_AN_OBJECT`), else None;
+    callers decide whether that stops them. A CSV that is not UTF-8 is an error unless
+    ``replace_undecodable``; a damaged Parquet file or CSV is always an error.
+    """
     suffix = path.suffix.lower()
+    errors = "replace" if replace_undecodable else "strict"
     if suffix in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8-sig") as lines:
+        with open(path, encoding="utf-8-sig", errors=errors) as lines:
             for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object per line")
-                yield row
+                if line.strip():
+                    yield (number, *parse_json_row(line))
     elif suffix == ".parquet":
-        import pandas as pd
+        import pyarrow.parquet as pq
 
         try:
-            frame = pd.read_parquet(path)
+            number = 0
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+                for row in batch.to_pylist():
+                    number += 1
+                    yield number, row, None
         except Exception as error:  # pyarrow raises many types for a bad file
             raise DataError(f"{path}: cannot read Parquet ({error})") from None
-        yield from frame.to_dict("records")
     else:
         csv.field_size_limit(1 << 30)
         try:
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                yield from csv.DictReader(handle, delimiter=TABLE_SUFFIXES[suffix])
+            with open(path, encoding="utf-8-sig", errors=errors, newline="") as handle:
+                for number, row in enumerate(csv.DictReader(handle, delimiter=CSV_DELIMITERS[suffix]), 1):
+                    yield number, row, None
         except UnicodeDecodeError:
             raise DataError(f"{path}: not UTF-8 text; re-save the table as UTF-8") from None
         except csv.Error as error:
             raise DataError(f"{path}: malformed {suffix[1:].upper()} ({error})") from None
+
+
+def parse_json_row(line: str) -> tuple[dict, str | None]:
+    """A JSONL line as a row dict, or an empty dict and the reason it is not one."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {}, error.msg
+    return (row, None) if isinstance(row, dict) else ({}, NOT_AN_OBJECT)
 
 
 def _parse_labels(cell, split_cells: bool) -> tuple[str, ...]:
@@ -159,12 +181,15 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and value != value)  # NaN: pandas' empty cell
 
 
-def read_text_file(path: Path) -> str:
-    """Read a text file as UTF-8, falling back to cp1252 then latin-1 (which always decodes)."""
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode bytes and say how: UTF-16 by its byte-order mark, else UTF-8 (BOM dropped), cp1252, then latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for encoding in ENCODINGS:
         try:
-            return data.decode(encoding)
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes any bytes")

@@ -164,13 +164,7 @@ class Segmenter:
     # ---- segments ------------------------------------------------------------------------------
 
     def _segments(self, text: str, blocks, path) -> list[Segment]:
-        runs = []  # (first block, last block, label index)
-        for i, block in enumerate(blocks):
-            if runs and path[i] == runs[-1][2] and not block.after_furniture:
-                runs[-1][1] = i
-            else:
-                runs.append([i, i, int(path[i])])
-        spans = [(blocks[a].start, blocks[b].end, b - a + 1) for a, b, _ in runs]
+        spans = [(blocks[a].start, blocks[b].end, b - a + 1) for a, b in _runs(path, blocks)]
         # The decoder places the boundaries; each span's label comes from classifying its whole text, which
         # carries more evidence than any of its units: its best tag, or the negative label if none passed.
         predictions = self.model.tag_many([text[s:e] for s, e, _ in spans])
@@ -274,6 +268,7 @@ def _merge_short_runs(path: np.ndarray, log_probs: np.ndarray, blocks, min_units
 
 
 def _runs(path, blocks) -> list[tuple[int, int]]:
+    """(first, last) block of each run of one label, a run also ending at furniture."""
     runs = []
     for i in range(len(path)):
         if runs and path[i] == path[runs[-1][1]] and not blocks[i].after_furniture:
