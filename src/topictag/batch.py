@@ -304,14 +304,9 @@ def read_item(item, options: InputOptions) -> Document:
 def _worker_model(model_ref):
     """The model for ``model_ref`` (a bundle path, or None for the default), loaded once per process."""
     if model_ref not in _worker_models:
-        if model_ref is None:
-            from .default import default_model
+        from .default import load_model
 
-            _worker_models[model_ref] = default_model()
-        else:
-            from .bundle import load_bundle
-
-            _worker_models[model_ref] = load_bundle(model_ref)
+        _worker_models[model_ref] = load_model(model_ref)
     return _worker_models[model_ref]
 
 

@@ -105,13 +105,9 @@ def _echo_warnings(caught):
 
 
 def _load_model(path: Optional[Path]):
-    if path is None:
-        from .default import default_model
+    from .default import load_model
 
-        return default_model()
-    from .bundle import load_bundle
-
-    return load_bundle(path)
+    return load_model(path)
 
 
 @app.command()

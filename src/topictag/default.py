@@ -44,6 +44,15 @@ def default_model():
         return _rebuilt_default_model(reason=str(shipped_error))
 
 
+def load_model(path=None):
+    """The model bundle at ``path``, or the default model when ``path`` is None."""
+    if path is None:
+        return default_model()
+    from .bundle import load_bundle
+
+    return load_bundle(path)
+
+
 def _rebuilt_default_model(reason: str):
     import sklearn
 
