@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from topictag import batch
+from topictag import batch, inputs
 from topictag.cli import app
 
 runner = CliRunner()
@@ -90,6 +90,7 @@ def test_bad_inputs_each_get_a_record(tmp_path, model_file):
         "latin1.txt": "Tarifs sur l'acier import\xe9 \u2014 fin".encode("latin-1", errors="replace"),
         "cp1252.txt": "Tariffs \u201ccould rise\u201d on steel".encode("cp1252"),
         "utf16.txt": "Missile test alarms neighbours".encode("utf-16"),
+        "utf16-broken.txt": b"\xff\xfe" + b"abc",
         "big.txt": b"Tariffs on steel. " * 100,
     }
     for name, data in files.items():
@@ -104,8 +105,9 @@ def test_bad_inputs_each_get_a_record(tmp_path, model_file):
     assert by_name["latin1.txt"]["encoding"] == "cp1252" and "tags" in by_name["latin1.txt"]
     assert by_name["cp1252.txt"]["encoding"] == "cp1252" and by_name["cp1252.txt"]["top"] == "trade"
     assert by_name["utf16.txt"]["encoding"] == "utf-16" and by_name["utf16.txt"]["top"] == "security"
-    assert by_name["big.txt"]["error"].startswith("file too large (0.0 MB > limit 0.0 MB")
-    assert "Tagged 3 inputs, 5 failed" in result.stderr
+    assert by_name["utf16-broken.txt"]["error"].startswith("binary file, not text")
+    assert by_name["big.txt"]["error"] == "file too large (1.8 KiB > limit 1000 bytes; raise --max-bytes)"
+    assert "Tagged 3 inputs, 6 failed" in result.stderr
 
 
 def test_strict_and_quiet(tmp_path, model_file):
@@ -118,9 +120,9 @@ def test_strict_and_quiet(tmp_path, model_file):
 def test_file_deleted_during_the_run_gets_an_error_record(tmp_path):
     path = tmp_path / "gone.txt"
     path.write_text("Tariffs")
-    paths = batch.expand_inputs([str(path)])
+    paths = inputs.expand_inputs([str(path)])
     path.unlink()
-    [document] = batch.iter_documents(paths)
+    [document] = inputs.iter_documents(paths)
     assert document.error.startswith("cannot read: No such file")
 
 
@@ -133,7 +135,6 @@ def test_html_main_text_is_extracted(tmp_path, model_file):
     )
     [record] = records(invoke("tag", page, "--model", model_file).stdout)
     assert record["extractor"] == "trafilatura" and record["top"] == "trade"
-    assert batch.extract_html("<p>x</p><script>var a</script>")[1] in ("trafilatura", "html-text")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -157,11 +158,62 @@ def _table(path, n):
 
 
 def test_parallel_jobs_keep_order_and_results(tmp_path, model_file):
-    table = _table(tmp_path / "many.jsonl", 1500)
+    n = batch.PARALLEL_MIN_ITEMS + 1500
+    table = _table(tmp_path / "many.jsonl", n)
     one = invoke("tag", table, "--model", model_file, "--id-col", "id", "--jobs", 1).stdout
     two = invoke("tag", table, "--model", model_file, "--id-col", "id", "--jobs", 2).stdout
     assert one == two
-    assert [r["source"] for r in records(two)] == [f"d{i}" for i in range(1500)]
+    assert [r["source"] for r in records(two)] == [f"d{i}" for i in range(n)]
+
+
+def test_small_inputs_stay_in_one_process(tmp_path, model_file, monkeypatch):
+    def no_workers(*args, **kwargs):
+        raise AssertionError("workers started for a small input")
+
+    monkeypatch.setattr(batch, "_WorkerPool", no_workers)
+    (tmp_path / "rows.csv").write_text("text\n" + "Tariffs on steel\n" * 36)
+    assert len(records(invoke("tag", tmp_path / "rows.csv", "--model", model_file, "--jobs", 2).stdout)) == 36
+    lines = "Tariffs on steel\n" * 1000
+    assert len(records(invoke("tag", "-", "--lines", "--model", model_file, "--jobs", 2, input=lines).stdout)) == 1000
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_parent_is_killed(tmp_path, model_file):
+    table = _table(tmp_path / "many.jsonl", 400_000)
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "topictag", "tag", str(table), "--model", str(model_file), "--jobs", "2", "--quiet", "-o", str(out)])
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.05)
+        workers = _children(process.pid)
+    assert len(workers) >= 2, "the workers did not start"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_resume_after_sigkill_gives_every_input_exactly_once(tmp_path, model_file):

@@ -1,3 +1,6 @@
+"""Model bundles: exact round trips, atomic saves, and hostile or damaged files refused in one line."""
+
+import hashlib
 import io
 import json
 import zipfile
@@ -6,8 +9,7 @@ import numpy as np
 import pytest
 
 import topictag
-from topictag import ModelError, TopicClassifier
-from topictag import bundle
+from topictag import ModelError, TopicClassifier, outputs
 
 
 @pytest.mark.parametrize("classifier", ["logreg", "svm", "sgd", "cnb"])
@@ -32,88 +34,225 @@ def test_save_is_atomic(tiny_model, tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(bundle.os, "replace", crash)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(outputs.os, "replace", crash)
+    with pytest.raises(topictag.OutputError, match=r"No space left on device\); the old file is unchanged"):
         tiny_model.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.topictag"]
 
 
-def _rewrite(path, replace):
+def test_the_shipped_format_2_bundle_of_topictag_0_1_still_loads(tmp_path):
+    from topictag.default import DEFAULT_BUNDLE_NAME, PACKAGE_DATA
+
+    model = topictag.load(PACKAGE_DATA / DEFAULT_BUNDLE_NAME)
+    assert model.tag("Tariffs on imported steel rise again").top == "trade"
+
+
+# ---- hostile and damaged bundles -----------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tiny_model, tmp_path):
+    path = tmp_path / "model.topictag"
+    tiny_model.save(path)
+    return path
+
+
+def _members(path):
     with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    members.update(replace(members))
-    with zipfile.ZipFile(path, "w") as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _write(path, members, checksums=True):
+    """Re-zip ``members``; with ``checksums`` recompute checksums.json, as a careful forger would."""
+    members = dict(members)
+    if checksums and "checksums.json" in members:
+        members["checksums.json"] = json.dumps({n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n != "checksums.json"}).encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
 
 
-def test_types_outside_the_allow_list_are_refused(tiny_model, tmp_path):
+def _edit_manifest(path, change, checksums=True):
+    members = _members(path)
+    manifest = json.loads(members["bundle.json"])
+    change(manifest)
+    members["bundle.json"] = json.dumps(manifest).encode()
+    _write(path, members, checksums)
+
+
+def _refused(path, reason):
+    with pytest.raises(ModelError) as raised:
+        topictag.load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: not a valid topictag model (") and "\n" not in message, message
+    assert reason in message, message
+
+
+def test_editing_any_member_is_caught_by_the_checksums(saved):
+    _edit_manifest(saved, lambda m: m["thresholds"].update(trade=0.01), checksums=False)
+    _refused(saved, "bundle.json does not match its checksum")
+
+
+@pytest.mark.parametrize("key", ["thresholds", "calibration", "topics", "probe", "params", "training_info", "cv_metrics"])
+def test_a_manifest_without_a_key_is_refused(saved, key):
+    _edit_manifest(saved, lambda m: m.pop(key))
+    _refused(saved, f"lacks {key!r}")
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda m: m.update(thresholds=[0.5]), "'thresholds' should be a JSON object, not array"),
+        (lambda m: m.update(topics="trade"), "'topics' should be a JSON array"),
+        (lambda m: m["params"].update(surprise=1), "invalid parameter 'surprise'"),
+        (lambda m: m["params"].update(ngram_range=[1, 3]), "ngram_range"),
+        (lambda m: m["thresholds"].update(trade=float("nan")), "not valid JSON"),
+        (lambda m: m["thresholds"].update(trade=7), "is not a probability"),
+        (lambda m: m["calibration"].update(trade=[1]), "slope, intercept"),
+        (lambda m: m.update(topics=m["topics"][:-1] + ["renamed"]), "exactly one entry per topic"),
+        (lambda m: m["arrays"]["weights"].update(shape=[3, 3]), "shape"),
+        (lambda m: m["arrays"]["weights"].update(shape=[2**39, 4]), "shape"),
+        (lambda m: m.update(extra_key=1), "unknown keys extra_key"),
+    ],
+)
+def test_a_manifest_with_wrong_contents_is_refused(saved, change, reason):
+    _edit_manifest(saved, change)
+    _refused(saved, reason)
+
+
+def test_deeply_nested_json_is_refused_without_recursion_errors(saved):
+    members = _members(saved)
+    members["bundle.json"] = b"[" * 100_000 + b"]" * 100_000
+    _write(saved, members)
+    _refused(saved, "not")
+
+
+def test_a_bad_token_pattern_is_refused_without_being_run(saved):
+    members = _members(saved)
+    settings = json.loads(members["scorer.json"])
+    for pattern in ["(unclosed", r"([\w ]+)+!"]:
+        settings["token_pattern"] = pattern
+        members["scorer.json"] = json.dumps(settings).encode()
+        _write(saved, members)
+        _refused(saved, "unsupported token pattern")
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_array_headers_are_checked_before_anything_is_allocated(saved):
+    members = _members(saved)
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1)))
+    header["shape"] = (2**40, 1024)  # 8 PiB claimed in a few bytes
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    members["scorer/weights.npy"] = buffer.getvalue() + b"\0" * 64
+    _write(saved, members)
+    _refused(saved, "array weights")
+
+
+@pytest.mark.parametrize(
+    "name, change, reason",
+    [
+        ("weights", lambda a: np.full_like(a, np.nan), "not all finite"),
+        ("unigram_features", lambda a: np.where(a == a.max(), a.max() + 10**6, a), "out of range"),
+        ("bigram_keys", lambda a: a[::-1].copy(), "not sorted"),
+        ("idf", lambda a: -a, "idf is not positive"),
+    ],
+)
+def test_arrays_out_of_range_or_not_finite_are_refused(saved, name, change, reason):
+    members = _members(saved)
+    array = np.lib.format.read_array(io.BytesIO(members[f"scorer/{name}.npy"]))
+    members[f"scorer/{name}.npy"] = _npy(change(array))
+    _write(saved, members)
+    _refused(saved, reason)
+
+
+def test_zeroed_weights_with_recomputed_checksums_are_caught_by_the_probe(saved):
+    members = _members(saved)
+    weights = np.lib.format.read_array(io.BytesIO(members["scorer/weights.npy"]))
+    members["scorer/weights.npy"] = _npy(np.zeros_like(weights))
+    _write(saved, members)
+    with pytest.raises(ModelError, match="different predictions"):
+        topictag.load(saved)
+
+
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated(saved, monkeypatch):
+    from topictag import bundle
+
+    monkeypatch.setattr(bundle, "MAX_MANIFEST_BYTES", 1 << 20)
+    members = _members(saved)
+    members["bundle.json"] = b" " * (50 << 20)  # deflates to a few KiB
+    _write(saved, members)
+    _refused(saved, "bundle.json is larger than")
+
+
+def test_tagging_never_reads_the_pipeline(saved):
     import skops.io as sio
     from sklearn.tree import DecisionTreeClassifier
 
-    path = tmp_path / "model.topictag"
-    tiny_model.save(path)
-    _rewrite(path, lambda m: {"pipeline.skops": sio.dumps(DecisionTreeClassifier())})
-    model = topictag.load(path)  # tagging never needs the pipeline ...
+    members = _members(saved)
+    members["pipeline.skops"] = sio.dumps(DecisionTreeClassifier())
+    _write(saved, members)
+    model = topictag.load(saved)  # tagging never needs the pipeline ...
     assert model.tag("Tariffs on steel").top == "trade"
     with pytest.raises(ModelError, match="refusing to load types.*DecisionTreeClassifier"):
         model.pipeline_  # ... and rebuilding it checks every type first
 
 
-def test_the_pipeline_is_rebuilt_on_request_and_matches(tiny_model, tmp_path):
-    path = tmp_path / "model.topictag"
-    tiny_model.save(path)
-    loaded = topictag.load(path)
+def test_a_changed_pipeline_is_caught_by_its_checksum_when_asked_for(saved):
+    members = _members(saved)
+    members["pipeline.skops"] = members["pipeline.skops"] + b"x"
+    _write(saved, members, checksums=False)
+    model = topictag.load(saved)
+    with pytest.raises(ModelError, match="pipeline.skops does not match its checksum"):
+        model.pipeline_
+
+
+def test_the_pipeline_is_rebuilt_on_request_and_matches(tiny_model, saved):
+    loaded = topictag.load(saved)
     texts = ["Tariffs on steel and missile tests", "Storm cuts power"]
     assert np.array_equal(loaded._reference_probabilities(texts), tiny_model._reference_probabilities(texts))
 
 
-def test_a_model_that_predicts_differently_than_when_saved_is_refused(tiny_model, tmp_path):
-    path = tmp_path / "model.topictag"
-    tiny_model.save(path)
-
-    def shift_probe(members):
-        manifest = json.loads(members["bundle.json"])
+def test_a_model_that_predicts_differently_than_when_saved_is_refused(saved):
+    def shift_probe(manifest):
         manifest["probe"]["probabilities"][0][0] += 0.01
         manifest["training_info"]["versions"]["topictag"] = "0.0.1"
-        return {"bundle.json": json.dumps(manifest)}
 
-    _rewrite(path, shift_probe)
+    _edit_manifest(saved, shift_probe)
     with pytest.raises(ModelError, match="different predictions.*saved by topictag 0.0.1"):
-        topictag.load(path)
+        topictag.load(saved)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04 broken"])
 def test_unreadable_files_are_model_errors(content, tmp_path):
     path = tmp_path / "bad.topictag"
     path.write_bytes(content)
-    with pytest.raises(ModelError, match="not a topictag model"):
-        topictag.load(path)
+    _refused(path, "")
 
 
-def test_missing_model_file(tmp_path):
+def test_missing_model_file_and_folder(tmp_path):
     with pytest.raises(ModelError, match="no such model file"):
         topictag.load(tmp_path / "nope.topictag")
+    with pytest.raises(ModelError, match="is a folder, not a model file"):
+        topictag.load(tmp_path)
 
 
 def test_other_zip_files_are_not_models(tmp_path):
     path = tmp_path / "other.zip"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("bundle.json", json.dumps({"format": "something-else"}))
-        archive.writestr("pipeline.skops", b"")
-    path.write_bytes(buffer.getvalue())
-    with pytest.raises(ModelError, match="format version"):
-        topictag.load(path)
+    _write(path, {"bundle.json": json.dumps({"format": "something-else"}).encode(), "pipeline.skops": b""})
+    _refused(path, "not a topictag manifest")
 
 
-def test_a_loaded_model_can_be_pickled_for_other_processes(tiny_model, tmp_path):
+def test_a_loaded_model_can_be_pickled_for_other_processes(tiny_model, saved):
     import pickle
 
-    path = tmp_path / "model.topictag"
-    tiny_model.save(path)
-    copy = pickle.loads(pickle.dumps(topictag.load(path)))
+    copy = pickle.loads(pickle.dumps(topictag.load(saved)))
     assert copy.tag("Tariffs on steel").to_dict() == tiny_model.tag("Tariffs on steel").to_dict()

@@ -134,7 +134,12 @@ def test_explain_text_and_file(model_file, articles):
         (["train", "{tmp}/nocol.csv", "--out", "{tmp}/m.topictag"], "Error: {tmp}/nocol.csv: no text column 'text'; columns found: body, label"),
         (["train", "{tmp}/blank.csv", "--out", "{tmp}/m.topictag"], "Error: {tmp}/blank.csv: no non-empty text in column 'text'"),
         (["train", "{tmp}/one.csv", "--out", "{tmp}/m.topictag"], "Error: only one label in the data (trade); need at least two to train"),
-        (["tag", "{tmp}/one.csv", "--model", "{tmp}/data.xml"], "Error: {tmp}/data.xml: not a topictag model"),
+        (["tag", "{tmp}/one.csv", "--model", "{tmp}/data.xml"], "Error: {tmp}/data.xml: not a valid topictag model"),
+        (["tag", "{tmp}/one.csv", "--model", "{tmp}"], "Error: {tmp}: is a folder, not a model file"),
+        (["explain", "{tmp}/missing.txt"], "Error: {tmp}/missing.txt: no such file"),
+        (["explain", "notes.txt"], "Error: notes.txt: no such file"),
+        (["train", "{tmp}/nowords.csv", "--out", "{tmp}/m.topictag"], "Error: no words in any text"),
+        (["train", "{tmp}/nulllabel.jsonl", "--out", "{tmp}/m.topictag"], "Error: {tmp}/nulllabel.jsonl:1: labels must be strings; found null"),
         (["tag", "missing.txt"], "Error: missing.txt: no such file or folder"),
         (["tag", "{tmp}/*.nothing"], "Error: {tmp}/*.nothing: no files match"),
     ],
@@ -144,6 +149,8 @@ def test_errors_are_one_line_exit_1_and_leave_no_output(tmp_path, args, message)
     (tmp_path / "nocol.csv").write_text("body,label\nx,trade\n")
     (tmp_path / "blank.csv").write_text("text,label\n ,trade\n")
     (tmp_path / "one.csv").write_text("text,label\na,trade\nb,trade\n")
+    (tmp_path / "nowords.csv").write_text("text,label\n" + "!,trade\n?,other\n" * 6)
+    (tmp_path / "nulllabel.jsonl").write_text('{"text": "Tariffs", "labels": ["trade", null]}\n{"text": "x", "labels": ["other"]}\n')
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     result = invoke(*args, "--output" if args[0] == "tag" else "--format", tmp_path / "out.jsonl" if args[0] == "tag" else "table")
     assert result.exit_code == 1
@@ -153,10 +160,48 @@ def test_errors_are_one_line_exit_1_and_leave_no_output(tmp_path, args, message)
     assert not (tmp_path / "m.topictag").exists() and not (tmp_path / "out.jsonl").exists()
 
 
-def test_usage_errors_exit_2():
+def test_usage_errors_exit_2(tmp_path):
     assert invoke("tag").exit_code == 2
     assert invoke("train", "x.csv").exit_code == 2
     assert invoke("tag", "x", "--format", "xml").exit_code == 2
+    (tmp_path / "a.txt").write_text("Tariffs")
+    result = invoke("segment", tmp_path / "a.txt", "--furniture-pattern", "(")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --furniture-pattern '(' is not a valid regular expression") and "Traceback" not in result.output
+
+
+def test_summary_counts_in_words(model_file, articles):
+    result = invoke("tag", articles / "steel.txt", "--model", model_file)
+    assert "Tagged 1 input, 0 failed" in result.stderr
+
+
+def test_info_takes_the_model_as_an_option_too(model_file):
+    assert json.loads(invoke("info", "--model", model_file, "--format", "json").stdout)["labels"] == ["health", "security", "tech_policy", "trade"]
+
+
+def test_evaluate_counts_labels_the_model_does_not_know_as_misses(model_file, tmp_path):
+    data = tmp_path / "new.csv"
+    data.write_text("text,label\nGlaciers retreat as summers warm,climate\nStriker scores twice,other\nTariffs on steel,trade\n")
+    result = invoke("evaluate", data, "--model", model_file, "--format", "json")
+    report = json.loads(result.stdout)
+    assert "counted as misses: climate" in result.stderr
+    assert report["labels"]["climate"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert report["labels"]["other"]["support"] == 1  # the climate text is not turned into "other"
+    assert report["exact_match"] <= round(2 / 3, 4) and report["micro"]["recall"] <= 0.5
+
+
+def test_evaluate_uses_the_same_top_as_tag_for_models_without_negatives(tmp_path):
+    from topictag import TopicClassifier
+
+    texts = ["Tariffs on steel", "Duties on cars", "Import quotas", "Export ban", "Trade deal", "Missile test", "Troops deployed", "Air strikes", "Navy drills", "Army offensive"]
+    model = TopicClassifier(cv=2).fit(texts, ["trade"] * 5 + ["security"] * 5)
+    path = tmp_path / "m.topictag"
+    model.save(path)
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nsomething unrelated entirely,trade\n")
+    report = json.loads(invoke("evaluate", data, "--model", path, "--format", "json").stdout)
+    [tagged] = records(invoke("tag", "-", "--model", path, input="something unrelated entirely").stdout)
+    row = report["confusion"]["matrix"][report["confusion"]["labels"].index("trade")]
+    assert row[report["confusion"]["labels"].index(tagged["top"])] == 1
 
 
 def test_installed_console_script_and_module_entry_point(tmp_path):

@@ -16,3 +16,9 @@ def test_add_tags_adds_columns_and_keeps_the_frame(tiny_model):
 def test_add_tags_names_the_missing_column(tiny_model):
     with pytest.raises(DataError, match="no text column 'text'; columns found: body"):
         add_tags(pd.DataFrame({"body": ["x"]}), model=tiny_model)
+
+
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]", "object"])
+def test_add_tags_accepts_missing_values_of_every_dtype(tiny_model, dtype):
+    frame = pd.DataFrame({"text": pd.array(["Tariffs on steel imports", None], dtype=dtype)})
+    assert list(add_tags(frame, model=tiny_model)["top"]) == ["trade", "other"]

@@ -176,3 +176,68 @@ def test_platt_scaling_matches_logistic_regression():
     y = (rng.random(500) < 1 / (1 + np.exp(-(2 * scores - 1)))).astype(int)
     reference = LogisticRegression(C=1e4).fit(scores[:, None], y)
     assert _platt(scores, y) == pytest.approx((reference.coef_[0, 0], reference.intercept_[0]), rel=1e-3)
+
+
+# ---- bad input is refused up front, with a clear message --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"cv": 0}, "cv=0; expected an integer >= 2"),
+        ({"ngram_range": (1, 3)}, r"ngram_range=\(1, 3\); expected \(1, 1\) or \(1, 2\)"),
+        ({"C": -1.0}, "C=-1.0; expected a positive number"),
+        ({"classifier": "forest"}, "classifier='forest'"),
+        ({"min_df": 0}, "min_df=0"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_work(tiny_corpus, params, message, monkeypatch):
+    texts, labels = tiny_corpus
+    model = TopicClassifier(**params)
+    monkeypatch.setattr(model, "_folds", lambda *a: pytest.fail("training started"))
+    with pytest.raises(ValueError, match=message):
+        model.fit(texts, labels)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([1, 0] * 10, "the label of text 0 is a int"),
+        ([float("nan")] + ["trade", "other"] * 10, "the label of text 0 is missing"),
+        ([None] + ["trade", "other"] * 10, "the label of text 0 is missing"),
+        ([["trade", None]] + ["trade", "other"] * 10, "text 0 has a label that is a NoneType"),
+    ],
+)
+def test_labels_that_are_not_strings_are_clear_errors(labels, message):
+    texts = [f"text number {i} about something" for i in range(len(labels))]
+    with pytest.raises(DataError, match=message):
+        TopicClassifier().fit(texts, labels)
+
+
+def test_texts_without_words_are_a_clear_error():
+    with pytest.raises(DataError, match="no words in any text"):
+        TopicClassifier(cv=2).fit(["!", "?", "...", "-"] * 3, ["trade", "other"] * 6)
+
+
+def test_too_many_labels_are_refused_before_allocating(monkeypatch):
+    from topictag import model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_LABELS", 10)
+    texts = [f"text {i}" for i in range(40)]
+    with pytest.raises(DataError, match="supports at most 10"):
+        TopicClassifier().fit(texts, [f"label{i % 20}" for i in range(40)])
+    with pytest.raises(DataError, match="needs about .* GiB of memory"):
+        model_module._check_memory(10_000_000, 1000, 3)
+
+
+def test_tag_many_refuses_sources_that_do_not_match_the_texts(tiny_model):
+    with pytest.raises(DataError, match="3 texts but 2 sources"):
+        tiny_model.tag_many(["a", "b", "c"], sources=["x", "y"])
+
+
+def test_missing_texts_are_empty_and_other_types_are_refused(tiny_model):
+    import pandas as pd
+
+    assert [p.tags for p in tiny_model.tag_many([None, float("nan"), pd.NA])] == [(), (), ()]
+    with pytest.raises(DataError, match="text 1 is a int"):
+        tiny_model.tag_many(["Tariffs", 5])

@@ -130,3 +130,49 @@ def test_cli_several_documents_as_json_array_and_jsonl(tmp_path):
     assert [d["segments"][0]["label"] for d in json.loads(result.stdout)] == ["trade", "security"]
     result = CliRunner().invoke(app, ["segment", str(tmp_path), "--format", "jsonl"])
     assert len(result.stdout.splitlines()) == 2
+
+
+# ---- linear time on hostile lines -----------------------------------------------------------------
+
+FRAGMENTS = ["a", "ab ", "a\t", "a  ", "| a ", "•a", "a-b ", "1", "12:", "1 ", "a.", " ", "\t", "read more ", "more in a ", "updated ", "(c) a ", "photo: a ", "x, ", "ad ", "monday 1 "]
+
+
+def _hostile_lines():
+    for n in (10, 20, 40):  # the shape that took the old menu expression seconds: padded items, a failing tail
+        yield (" |  ".join(["a   "] * n) + "!" * 40)[:199]
+        yield ("\t \t".join(["ab cd"] * n) + "!")[:199]
+    for fragment in FRAGMENTS:
+        for length in (67, 112, 199):
+            body = (fragment * (length // len(fragment) + 1))[:length]
+            for line in (body, "\t".join(body.split()), " | ".join(body.split()), "  ".join(body.split())):
+                yield line
+                yield line + "!"  # a last character that makes a pattern fail late
+                yield line + " " + "x" * 40  # a last item too long for a menu
+
+
+def test_every_furniture_pattern_and_the_menu_check_run_in_linear_time():
+    import re
+    import time
+
+    from topictag.segment import DEFAULT_FURNITURE_PATTERNS, is_menu_line
+
+    lines = list(_hostile_lines())
+    for pattern in DEFAULT_FURNITURE_PATTERNS:
+        compiled = re.compile(pattern, re.IGNORECASE)
+        started = time.perf_counter()
+        for line in lines:
+            compiled.fullmatch(line)
+        assert time.perf_counter() - started < 0.5, pattern
+    started = time.perf_counter()
+    for line in lines:
+        is_menu_line(line)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_document_of_hostile_lines_segments_quickly(tiny_model):
+    import time
+
+    document = "\n".join(_hostile_lines())
+    started = time.perf_counter()
+    tiny_model.segment(document)
+    assert time.perf_counter() - started < 20

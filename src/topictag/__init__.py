@@ -11,7 +11,8 @@ _EXPORTS = {
     "Dataset": "corpus",
     "Example": "corpus",
     "read_dataset": "corpus",
-    "load": "bundle",
+    "load": "model",
+    "read_text": "inputs",
     "default_model": "default",
     "tag": "default",
     "tag_many": "default",
@@ -22,6 +23,8 @@ _EXPORTS = {
     "TopictagError": "errors",
     "DataError": "errors",
     "ModelError": "errors",
+    "OutputError": "errors",
+    "UsageError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,23 +1,30 @@
-"""Model bundles: one zip file with a JSON manifest, the compiled scorer and the fitted scikit-learn pipeline.
+"""Model bundles: one zip file holding a JSON manifest, the compiled scorer, the scikit-learn pipeline and checksums.
 
-- ``bundle.json``: labels, thresholds, calibration, metadata, cross-validated metrics, probe predictions.
-- ``scorer.npz`` + ``scorer.json``: the :class:`~topictag.vectorize.LinearTextModel` that tags (numbers and
-  strings only; read with ``allow_pickle=False``). It does not depend on the scikit-learn version.
-- ``pipeline.skops``: the scikit-learn ``Pipeline``, rebuilt only when asked for (``model.pipeline_``). skops
+Members of a format-3 bundle:
+
+- ``bundle.json``: labels, thresholds, calibration, metadata, cross-validated metrics, probe predictions,
+  and the dtype and shape of every scorer array.
+- ``scorer.json`` + ``scorer/<name>.npy``: the :class:`~topictag.vectorize.LinearTextModel` that tags (strings
+  and plain numeric arrays only). It does not depend on the scikit-learn version.
+- ``pipeline.skops``: the scikit-learn ``Pipeline``, read only when asked for (``model.pipeline_``). skops
   rebuilds only the types on :data:`TRUSTED_TYPES`, exactly those topictag writes; anything else is refused.
+- ``checksums.json``: the SHA-256 of every other member; a bundle whose content changed is refused.
 
-Nothing in a bundle is unpickled. The probe texts are re-scored on load: a bundle that answers differently
-than when it was saved (damage, or a format this version reads differently) is refused, never silently wrong.
+Reading is defensive: every member is size-capped before it is read (no zip bomb can fill memory), the
+manifest is checked against its schema, array headers are checked against the shapes the manifest declares
+before anything is allocated, and nothing is unpickled. This module knows the file format only; what the
+numbers mean (and the probe check) is :mod:`topictag.model`'s business. Format-2 bundles (topictag 0.1)
+are still read.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +32,15 @@ import numpy as np
 from .errors import ModelError
 
 FORMAT = "topictag-bundle"
-FORMAT_VERSION = 2
-PROBE_TOLERANCE = 1e-9
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
+ARRAY_NAMES = ("unigram_features", "bigram_keys", "bigram_features", "idf", "weights", "bias")
+ARRAY_DTYPES = {"unigram_features": "<i8", "bigram_keys": "<i8", "bigram_features": "<i8", "idf": "<f8", "weights": "<f8", "bias": "<f8"}
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_SCORER_JSON_BYTES = 1 << 30
+MAX_ARRAY_BYTES = 4 << 30
+MAX_PIPELINE_BYTES = 4 << 30
+MAX_JSON_DEPTH = 64
 
 # Every type a topictag pipeline contains, for all four classifiers. skops would trust more scikit-learn
 # types by default; we check the file's schema against this list ourselves before loading anything.
@@ -50,79 +64,251 @@ TRUSTED_TYPES = [
     "sklearn.svm._classes.LinearSVC",
 ]
 
+# The manifest's schema: key -> accepted JSON types. Nested contents are checked by the model.
+MANIFEST_SCHEMA = {
+    "format": str,
+    "format_version": int,
+    "params": dict,
+    "topics": list,
+    "negative_label": str,
+    "thresholds": dict,
+    "calibration": dict,
+    "rare_labels": list,
+    "training_info": dict,
+    "cv_metrics": dict,
+    "probe": dict,
+}
 
-def save_bundle(model, path) -> None:
-    """Write ``model`` to ``path`` atomically: a crash leaves the old file or nothing, never half a bundle."""
-    import skops.io as sio
 
-    path = Path(path)
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "params": _jsonable(model.get_params()),
-        "topics": list(model.topics_),
-        "negative_label": model.negative_label,
-        "thresholds": model.thresholds_,
-        "calibration": {t: list(ab) for t, ab in model.calibration_.items()},
-        "rare_labels": list(model.rare_labels_),
-        "training_info": _jsonable(model.training_info_),
-        "cv_metrics": model.cv_metrics_,
-    }
-    probe_texts = _probe_texts(model)
-    manifest["probe"] = {"texts": probe_texts, "probabilities": model._reference_probabilities(probe_texts).tolist()}
-    arrays, scorer_settings = model.scorer_.to_arrays()
-    scorer_arrays = io.BytesIO()
-    np.savez(scorer_arrays, **arrays)
+class BadBundle(ModelError):
+    """Raised with the reason only; :func:`read_bundle` adds the path and the standard wording."""
+
+
+@dataclass
+class BundleContents:
+    """What a bundle holds, checked for shape and integrity; the pipeline is read only on request."""
+
+    path: Path
+    manifest: dict
+    arrays: dict
+    scorer_settings: dict
+    pipeline_checksum: str | None
+
+    def pipeline_loader(self):
+        """A picklable callable that reads and rebuilds the pipeline from the bundle file when called."""
+        return functools.partial(load_pipeline, self.path, self.pipeline_checksum)
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def write_bundle(path, manifest: dict, arrays: dict, scorer_settings: dict, pipeline_bytes: bytes) -> None:
+    """Write a format-3 bundle to ``path`` atomically: a crash leaves the old file or nothing, never half a bundle."""
+    from .outputs import write_bytes_atomically
+
+    manifest = dict(manifest, format=FORMAT, format_version=FORMAT_VERSION)
+    manifest["arrays"] = {name: {"dtype": ARRAY_DTYPES[name], "shape": list(np.shape(arrays[name]))} for name in ARRAY_NAMES}
+    members = {"bundle.json": json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode("utf-8")}
+    members["scorer.json"] = json.dumps(scorer_settings, ensure_ascii=False).encode("utf-8")
+    for name in ARRAY_NAMES:
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name], dtype=ARRAY_DTYPES[name]), allow_pickle=False)
+        members[f"scorer/{name}.npy"] = buffer.getvalue()
+    members["pipeline.skops"] = pipeline_bytes
+    checksums = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
+    members["checksums.json"] = json.dumps(checksums, indent=2, sort_keys=True).encode("utf-8")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("bundle.json", json.dumps(manifest, indent=2, sort_keys=True))
-        archive.writestr("scorer.npz", scorer_arrays.getvalue())
-        archive.writestr("scorer.json", json.dumps(scorer_settings, ensure_ascii=False))
-        archive.writestr("pipeline.skops", sio.dumps(model.pipeline_))
-    atomic_write_bytes(path, buffer.getvalue())
+        for name, data in members.items():
+            archive.writestr(name, data)
+    write_bytes_atomically(path, buffer.getvalue(), what="model")
 
 
-def load_bundle(path):
-    """Read a bundle written by :func:`save_bundle` and verify its probe predictions."""
-    from .model import TopicClassifier
-    from .vectorize import LinearTextModel
+# ---- reading -------------------------------------------------------------------------------------
 
+
+def read_bundle(path) -> BundleContents:
+    """Read and check a bundle; any problem is one :class:`ModelError` naming the path and the reason."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, not a model file")
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
         with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("bundle.json"))
-            if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-                raise ModelError(f"{path}: not a topictag model of format version {FORMAT_VERSION}")
-            with np.load(io.BytesIO(archive.read("scorer.npz")), allow_pickle=False) as arrays:
-                scorer = LinearTextModel.from_arrays(dict(arrays), json.loads(archive.read("scorer.json")))
-            pipeline_bytes = archive.read("pipeline.skops")
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as error:
-        raise ModelError(f"{path}: not a topictag model ({error})") from None
-
-    model = TopicClassifier(**_params(manifest["params"]))
-    model.scorer_ = scorer
-    model._pipeline_loader = functools.partial(_load_pipeline, pipeline_bytes, path)  # picklable, unlike a lambda
-    model.classifier_ = manifest["training_info"].get("classifier", model.classifier)
-    model.topics_ = list(manifest["topics"])
-    model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
-    model.thresholds_ = {t: float(v) for t, v in manifest["thresholds"].items()}
-    model.calibration_ = {t: tuple(ab) for t, ab in manifest["calibration"].items()}
-    model.rare_labels_ = list(manifest["rare_labels"])
-    model.training_info_ = manifest["training_info"]
-    model.cv_metrics_ = manifest["cv_metrics"]
-    _verify_probe(model, manifest["probe"], path)
-    return model
+            return _read(archive, path)
+    except BadBundle as error:
+        raise ModelError(f"{path}: not a valid topictag model ({error})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, RecursionError, MemoryError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise ModelError(f"{path}: not a valid topictag model ({reason})") from None
 
 
-def _load_pipeline(data: bytes, path: Path):
+def _read(archive: zipfile.ZipFile, path: Path) -> BundleContents:
+    names = set(archive.namelist())
+    if "bundle.json" not in names:
+        raise BadBundle("no bundle.json: not a topictag model file")
+    manifest_bytes = _member(archive, "bundle.json", MAX_MANIFEST_BYTES)
+    manifest = _json(manifest_bytes, "bundle.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BadBundle("bundle.json is not a topictag manifest")
+    version = manifest.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise BadBundle(f"format version {version!r}; this topictag reads format versions {', '.join(map(str, READABLE_VERSIONS))}")
+    _check_schema(manifest, version)
+    if version == 2:
+        return _read_version_2(archive, path, manifest)
+    expected = {"bundle.json", "scorer.json", "pipeline.skops", "checksums.json"} | {f"scorer/{n}.npy" for n in ARRAY_NAMES}
+    if names != expected:
+        extra, missing = sorted(names - expected), sorted(expected - names)
+        raise BadBundle("; ".join(filter(None, [extra and f"unexpected members {', '.join(extra)}", missing and f"missing members {', '.join(missing)}"])))
+    checksums = _json(_member(archive, "checksums.json", 1 << 20), "checksums.json")
+    if not isinstance(checksums, dict) or set(checksums) != expected - {"checksums.json"} or not all(isinstance(v, str) for v in checksums.values()):
+        raise BadBundle("checksums.json does not list every member")
+    _verify(manifest_bytes, checksums["bundle.json"], "bundle.json")
+    settings_bytes = _member(archive, "scorer.json", MAX_SCORER_JSON_BYTES)
+    _verify(settings_bytes, checksums["scorer.json"], "scorer.json")
+    declared = manifest.get("arrays")
+    if not isinstance(declared, dict) or set(declared) != set(ARRAY_NAMES):
+        raise BadBundle("bundle.json does not declare the scorer arrays")
+    arrays = {}
+    for name in ARRAY_NAMES:
+        spec = declared[name]
+        if not isinstance(spec, dict) or spec.get("dtype") != ARRAY_DTYPES[name] or not _is_shape(spec.get("shape")):
+            raise BadBundle(f"bad declaration of array {name}")
+        data = _member(archive, f"scorer/{name}.npy", MAX_ARRAY_BYTES)
+        _verify(data, checksums[f"scorer/{name}.npy"], f"scorer/{name}.npy")
+        arrays[name] = _npy(data, name, tuple(spec["shape"]))
+    return BundleContents(path, manifest, arrays, _scorer_settings(settings_bytes), checksums["pipeline.skops"])
+
+
+def _read_version_2(archive: zipfile.ZipFile, path: Path, manifest: dict) -> BundleContents:
+    """topictag 0.1 bundles: the arrays in a nested ``scorer.npz``, no checksums."""
+    inner = _member(archive, "scorer.npz", MAX_ARRAY_BYTES)
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(inner)) as npz:
+        for name in ARRAY_NAMES:
+            arrays[name] = _npy(_member(npz, f"{name}.npy", MAX_ARRAY_BYTES), name, None)
+    settings = _scorer_settings(_member(archive, "scorer.json", MAX_SCORER_JSON_BYTES))
+    return BundleContents(path, manifest, arrays, settings, None)
+
+
+def _member(archive: zipfile.ZipFile, name: str, cap: int) -> bytes:
+    """A member's bytes, refusing more than ``cap`` whatever its header claims (zip bombs)."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise BadBundle(f"missing member {name}") from None
+    if info.file_size > cap:
+        raise BadBundle(f"{name} is larger than {cap} bytes")
+    with archive.open(info) as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:
+        raise BadBundle(f"{name} is larger than {cap} bytes")
+    return data
+
+
+def _json(data: bytes, name: str, max_depth: int = MAX_JSON_DEPTH):
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as error:
+        raise BadBundle(f"{name} is not valid JSON ({type(error).__name__})") from None
+    if _depth(value, max_depth) > max_depth:
+        raise BadBundle(f"{name} is nested too deeply")
+    return value
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _depth(value, limit: int) -> int:
+    """Nesting depth of a parsed JSON value (up to just past ``limit``), computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_schema(manifest: dict, version: int) -> None:
+    for key, kind in MANIFEST_SCHEMA.items():
+        if key not in manifest:
+            raise BadBundle(f"bundle.json lacks {key!r}")
+        if not isinstance(manifest[key], kind) or (kind is int and isinstance(manifest[key], bool)):
+            raise BadBundle(f"bundle.json: {key!r} should be a JSON {_json_kind(kind)}, not {_json_kind(type(manifest[key]))}")
+    allowed = set(MANIFEST_SCHEMA) | ({"arrays"} if version >= 3 else set())
+    unknown = set(manifest) - allowed
+    if unknown:
+        raise BadBundle(f"bundle.json has unknown keys {', '.join(sorted(unknown))}")
+
+
+def _json_kind(kind) -> str:
+    return {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}.get(kind, kind.__name__)
+
+
+def _is_shape(shape) -> bool:
+    return isinstance(shape, list) and 1 <= len(shape) <= 2 and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**40 for n in shape)
+
+
+def _verify(data: bytes, checksum: str, name: str) -> None:
+    if hashlib.sha256(data).hexdigest() != checksum:
+        raise BadBundle(f"{name} does not match its checksum: the file was changed after it was saved")
+
+
+def _npy(data: bytes, name: str, shape: tuple | None) -> np.ndarray:
+    """An array from .npy bytes, its header checked (dtype, shape, size) before anything is allocated."""
+    handle = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(handle)
+        reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if reader is None:
+            raise BadBundle(f"array {name}: unsupported .npy version {version}")
+        found_shape, fortran_order, dtype = reader(handle)
+    except BadBundle:
+        raise
+    except Exception as error:  # numpy raises ValueError or others for a damaged header
+        raise BadBundle(f"array {name}: bad .npy header ({error})") from None
+    if dtype.str != ARRAY_DTYPES[name] or fortran_order:
+        raise BadBundle(f"array {name}: dtype {dtype.str}, expected {ARRAY_DTYPES[name]}")
+    if shape is not None and tuple(found_shape) != shape:
+        raise BadBundle(f"array {name}: shape {tuple(found_shape)}, the manifest declares {shape}")
+    count = int(np.prod(found_shape, dtype=np.int64)) if found_shape else 1
+    body = data[handle.tell() :]
+    if len(body) != count * dtype.itemsize:
+        raise BadBundle(f"array {name}: {len(body)} bytes of data for shape {tuple(found_shape)}")
+    return np.frombuffer(body, dtype=dtype).reshape(found_shape).copy()
+
+
+def _scorer_settings(data: bytes) -> dict:
+    settings = _json(data, "scorer.json")
+    if not isinstance(settings, dict):
+        raise BadBundle("scorer.json is not an object")
+    return settings
+
+
+# ---- the scikit-learn pipeline ------------------------------------------------------------------
+
+
+def load_pipeline(path: Path, checksum: str | None):
     """The scikit-learn pipeline of a bundle, rebuilt by skops from the allow-listed types only."""
     import skops.io as sio
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            data = _member(archive, "pipeline.skops", MAX_PIPELINE_BYTES)
+        if checksum is not None:
+            _verify(data, checksum, "pipeline.skops")
         untrusted = _types_in_skops(data) - set(TRUSTED_TYPES)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+    except BadBundle as error:
+        raise ModelError(f"{path}: not a valid topictag model ({error})") from None
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, RecursionError) as error:
         raise ModelError(f"{path}: damaged model file ({error})") from None
     if untrusted:
         raise ModelError(f"{path}: refusing to load types topictag never writes: {', '.join(sorted(untrusted))}")
@@ -137,7 +323,7 @@ def _load_pipeline(data: bytes, path: Path):
 def _types_in_skops(data: bytes) -> set[str]:
     """Every ``module.Class`` named anywhere in a skops file's schema."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = json.loads(archive.read("schema.json"))
+        schema = _json(_member(archive, "schema.json", MAX_MANIFEST_BYTES), "pipeline.skops schema", max_depth=500)
     found, stack = set(), [schema]
     while stack:
         node = stack.pop()
@@ -148,62 +334,3 @@ def _types_in_skops(data: bytes) -> set[str]:
         elif isinstance(node, list):
             stack.extend(node)
     return found
-
-
-def _verify_probe(model, probe, path):
-    try:
-        got = model._topic_probabilities(probe["texts"])
-        same = np.allclose(got, np.array(probe["probabilities"]), rtol=0, atol=PROBE_TOLERANCE)
-    except Exception:  # a damaged scorer may fail in many ways
-        same = False
-    if not same:
-        built = model.training_info_.get("versions", {}).get("topictag", "unknown")
-        raise ModelError(
-            f"{path}: the model gives different predictions here than when it was saved "
-            f"(saved by topictag {built}); retrain it with 'topictag train'"
-        )
-
-
-def _probe_texts(model, n_texts: int = 8, n_terms: int = 40) -> list[str]:
-    """Pseudo-texts drawn from the model's own vocabulary: they exercise every stage without storing data."""
-    vocabulary = sorted(model.scorer_.feature_names())
-    rng = np.random.default_rng(0)
-    return [" ".join(rng.choice(vocabulary, size=min(n_terms, len(vocabulary)))) for _ in range(n_texts)]
-
-
-def _params(params: dict) -> dict:
-    params = dict(params)
-    if isinstance(params.get("ngram_range"), list):
-        params["ngram_range"] = tuple(params["ngram_range"])
-    return params
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else list(v)))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it into place."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise ModelError(f"{path.parent}: no such folder")
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-load = load_bundle  # the public name: topictag.load(path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

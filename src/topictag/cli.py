@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import signal
 import sys
+import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,11 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .errors import DataError, TopictagError
-
-
-class UsageError(TopictagError):
-    """Options that do not go together: exit code 2, like any usage error."""
+from .errors import DataError, TopictagError, UsageError
 
 app = typer.Typer(
     help="Tag news articles with topics, train on your own labels, explain every tag.",
@@ -58,11 +58,16 @@ class Classifier(str, Enum):
     cnb = "cnb"
 
 
+TAG_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".txt": "table"}
+SEGMENT_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".html": "html", ".htm": "html", ".txt": "table"}
+PATH_LIKE_SUFFIXES = {".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".tsv", ".xml", ".text"}
+
 # Options shared by several commands, written once.
 ModelOption = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model bundle; default: the bundled default model.")]
 TextColOption = Annotated[str, typer.Option("--text-col", help="Column holding the text.")]
 LabelColOption = Annotated[Optional[str], typer.Option("--label-col", help="Column holding the label(s); default 'label' or 'labels'.")]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table for people, json for machines.")]
+MaxBytesOption = Annotated[int, typer.Option("--max-bytes", min=1, help="Refuse texts (files, streams, table lines) larger than this many bytes; they get an error record.")]
 
 
 def _version(value: bool):
@@ -78,21 +83,85 @@ def main(
     """Tag news articles with topics, train on your own labels, explain every tag."""
 
 
+# ---- errors, warnings and signals -----------------------------------------------------------------
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that temporary files are cleaned up as after Ctrl-C."""
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever characters the message holds."""
+    stream = sys.stderr
+    data = (message + "\n").encode("utf-8", "backslashreplace")
+    if hasattr(stream, "buffer"):
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
+    else:
+        stream.write(data.decode("utf-8"))
+
+
 @contextmanager
 def _user_errors():
-    """Show library errors and warnings as one line on stderr; errors exit with code 1."""
+    """Show library errors and warnings as one line on stderr; errors exit with code 1 (usage: 2)."""
+    previous = _on_sigterm()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             yield
         except TopictagError as error:
             _echo_warnings(caught)
-            typer.echo(f"Error: {error}", err=True)
+            _say(f"Error: {_one_line(error)}")
             raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
         except KeyboardInterrupt:
-            typer.echo("Error: interrupted", err=True)
+            _say("Error: interrupted")
             raise typer.Exit(130) from None
+        except _Terminated:
+            _say("Error: terminated")
+            raise typer.Exit(143) from None
+        except BrokenPipeError:
+            _quiet_stdout()  # the reader went away (e.g. `| head`): stop quietly, like other tools
+            raise typer.Exit(141) from None
+        except MemoryError:
+            _say("Error: out of memory")
+            raise typer.Exit(1) from None
+        except OSError as error:
+            _say(f"Error: {error.filename + ': ' if error.filename else ''}{error.strerror or error}")
+            raise typer.Exit(1) from None
+        except typer.Exit:
+            raise
+        except Exception as error:  # a bug: still one line, with a way to see the traceback
+            if os.environ.get("TOPICTAG_DEBUG"):
+                raise
+            _say(f"Error: internal error ({type(error).__name__}: {_one_line(error)}); set TOPICTAG_DEBUG=1 to see where")
+            raise typer.Exit(1) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     _echo_warnings(caught)
+
+
+def _one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
+def _on_sigterm():
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _quiet_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 def _echo_warnings(caught):
@@ -101,13 +170,33 @@ def _echo_warnings(caught):
         message = str(warning.message)
         if message not in seen and issubclass(warning.category, UserWarning):
             seen.add(message)
-            typer.echo(f"Warning: {message}", err=True)
+            _say(f"Warning: {message}")
 
 
 def _load_model(path: Optional[Path]):
     from .default import load_model
 
     return load_model(path)
+
+
+def _output_target(output: Optional[Path], inputs=()):
+    from .outputs import resolve_output
+
+    return None if output is None else resolve_output(output, inputs)
+
+
+def _write_text(text: str, target) -> None:
+    """Text to stdout, or to ``target`` atomically (locked)."""
+    from .outputs import atomic_file, encode, locked, write_stdout
+
+    if target is None:
+        write_stdout([text])
+        return
+    with locked(target), atomic_file(target) as handle:
+        handle.write(encode(text))
+
+
+# ---- train ---------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -120,7 +209,7 @@ def train(
     classifier: Annotated[Classifier, typer.Option(help="Linear model fitted one-vs-rest per label; auto keeps the best of svm, sgd and cnb by cross-validated micro-F1.")] = Classifier.auto,
     negative_weight: Annotated[float, typer.Option(min=0.0, help="Choose thresholds as if texts without a label were this many times as common as in DATA.")] = 1.0,
     cv: Annotated[int, typer.Option(min=2, help="Cross-validation folds for thresholds and metrics.")] = 5,
-    seed: Annotated[int, typer.Option(help="Random seed: same data and seed give identical predictions.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same data and seed give identical predictions.")] = 0,
     format: ReportFormatOption = ReportFormat.table,
 ):
     """Train a model on labeled texts, print its cross-validated quality, and save it."""
@@ -128,20 +217,26 @@ def train(
         from .corpus import read_dataset
         from .model import TopicClassifier
 
+        target = _output_target(out, [str(data)])
         dataset = read_dataset(data, text_col=text_col, label_col=label_col)
+        if negative_weight <= 0:
+            raise UsageError("--negative-weight must be greater than 0")
         model = TopicClassifier(classifier=classifier.value, negative_label=negative_label, negative_weight=negative_weight, cv=cv, random_state=seed)
         model.fit(dataset.texts, dataset.label_sets)
         model.training_info_["data"] = {"path": dataset.source, "sha256": dataset.sha256}
-        model.save(out)
+        model.save(target.write_path)
     _print_report(model.cv_metrics_, format, title=f"Cross-validated quality ({cv} folds, {len(dataset)} examples)")
-    typer.echo(f"Saved {out}", err=True)
+    _say(f"Saved {out}")
+
+
+# ---- tag -----------------------------------------------------------------------------------------
 
 
 @app.command()
 def tag(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, tables (.csv .tsv .jsonl .parquet: one input per row), or - for stdin.")],
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, tables (.csv .tsv .jsonl .parquet: one input per row), FIFOs, or - for stdin.")],
     model_path: ModelOption = None,
-    format: Annotated[Optional[TagFormat], typer.Option("--format", "-f", help="Default: table on a terminal, jsonl otherwise.")] = None,
+    format: Annotated[Optional[TagFormat], typer.Option("--format", "-f", help="Default: from the --output extension (.jsonl .csv .parquet .txt), else table on a terminal, jsonl otherwise.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write records here instead of stdout.")] = None,
     top_k: Annotated[Optional[int], typer.Option(min=1, help="Keep at most this many tags per input.")] = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Use this probability cut-off for every label instead of its own.")] = None,
@@ -155,60 +250,78 @@ def tag(
     resume: Annotated[bool, typer.Option("--resume", help="Continue a JSONL --output: skip inputs already recorded, repair a torn last line, append.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 if any input failed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
-    max_bytes: Annotated[int, typer.Option(min=1, help="Refuse text files larger than this (bytes); they get an error record.")] = 64 * 1024 * 1024,
+    max_bytes: MaxBytesOption = 64 * 1024 * 1024,
 ):
     """Tag inputs with topics: one record per input (source, tags, top, scores), in input order."""
-    import os
     import time
 
-    from . import batch
+    from . import batch, inputs as reading, outputs
 
-    if format is None:
-        format = TagFormat.table if output is None and sys.stdout.isatty() else TagFormat.jsonl
     keep = tuple(c.strip() for item in keep_cols or [] for c in item.split(",") if c.strip())
-    options = batch.InputOptions(lines=lines, text_col=text_col, id_col=id_col, keep_cols=keep, max_bytes=max_bytes)
+    options = reading.InputOptions(lines=lines, text_col=text_col, id_col=id_col, keep_cols=keep, max_bytes=max_bytes)
+    counter = _Counter()
     with _user_errors():
-        if format is TagFormat.parquet and output is None:
+        default_format = "table" if output is None and sys.stdout.isatty() else "jsonl"
+        fmt = outputs.format_for(output, format.value if format else None, TAG_SUFFIXES, default_format)
+        if fmt == "parquet" and output is None:
             raise UsageError("--format parquet needs --output")
-        if resume and (output is None or format is not TagFormat.jsonl):
+        if resume and (output is None or fmt != "jsonl"):
             raise UsageError("--resume needs a JSONL --output")
-        paths = batch.expand_inputs(inputs, include or [], exclude or [])
-        batch.check_tables(paths, options)
+        paths = reading.expand_inputs(inputs, include or [], exclude or [])
+        reading.check_tables(paths, options)
+        target = _output_target(output, paths)
+        if resume and not target.regular:
+            raise UsageError(f"--resume needs a regular file; {output} is not one")
         model = _load_model(model_path)
-        done = batch.resume_sources(output) if resume else set()
-        has_tables = any(Path(p).suffix.lower() in batch.TABLE_SUFFIXES for p in paths)
-        if done and not lines:  # plain files already recorded need not be read again
-            paths = [p for p in paths if p not in done or Path(p).suffix.lower() in batch.TABLE_SUFFIXES]
-        items = batch.work_items(paths, options)
-        if done:  # resuming: read each item here to learn its source, and skip those already recorded
-            items = (document for document in (batch.read_item(item, options) for item in items) if document.source not in done)
-        small = len(paths) <= batch.CHUNK_SIZE and not has_tables and not lines
-        workers = 1 if small else (jobs or os.cpu_count() or 1)
-        model_ref = None if model_path is None else str(model_path)
-        as_json = format is TagFormat.jsonl
-        results = batch.tag_stream(
-            items, model_ref, jobs=workers, threshold=threshold, top_k=top_k, options=options, as_json=as_json, model=model if workers == 1 else None
-        )
-        counter = _Counter()
-        records = counter.count(results)
-        if not quiet and sys.stderr.isatty():
-            records = _with_progress(records, total=None if has_tables or lines else len(paths))
-        started = time.perf_counter()
-        if format is TagFormat.table:
-            _print_tag_table(list(records), output)
-        elif format is TagFormat.parquet:
-            batch.write_parquet(records, output, model.topics_, keep)
-        elif format is TagFormat.jsonl and output is not None:
-            _append_lines(batch.format_records(records, "jsonl", model.topics_), output, append=resume)
-        else:
-            _write_text(batch.format_records(records, format.value, model.topics_, keep), output)
-        seconds = time.perf_counter() - started
+        with outputs.locked(target) if target else nullcontext():
+            done = outputs.resume_counts(target.write_path) if resume else None
+            items = batch.work_items(paths, options)
+            if done:
+                items = batch.pending_items(items, done, options)
+            workers = jobs or _cores()
+            results = batch.tag_items(items, model, jobs=workers, threshold=threshold, top_k=top_k, options=options, as_json=fmt == "jsonl")
+            records = counter.count(results)
+            if not quiet and sys.stderr.isatty():
+                known = not (lines or any(isinstance(p, str) and (p == "-" or reading.is_table(p, options)) for p in paths))
+                records = _with_progress(records, total=len(paths) if known and not done else None)
+            started = time.perf_counter()
+            _write_records(records, fmt, target, model.topics_, keep, resume)
+            seconds = time.perf_counter() - started
     if not quiet:
         rate = counter.total / seconds if seconds > 0 else 0.0
-        skipped = f", {len(done)} already done" if done else ""
-        typer.echo(f"Tagged {counter.total - counter.failed} inputs, {counter.failed} failed{skipped}, in {seconds:.1f} s ({rate:,.0f} docs/s)", err=True)
+        skipped = f", {sum(done.values()):,} already done" if done else ""
+        tagged = counter.total - counter.failed
+        _say(f"Tagged {tagged:,} input{'' if tagged == 1 else 's'}, {counter.failed:,} failed{skipped}, in {seconds:.1f} s ({rate:,.0f} docs/s)")
     if strict and counter.failed:
         raise typer.Exit(1)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _write_records(records, fmt: str, target, labels, keep, resume: bool) -> None:
+    from . import outputs
+
+    if fmt == "table":
+        _write_text(_tag_table_text(list(records), to_terminal=target is None), target)
+    elif fmt == "jsonl" and target is not None:
+        with outputs.appending(target, resume) as handle:
+            outputs.write_jsonl(records, handle)
+    elif target is None:
+        out = sys.stdout.buffer
+        if fmt == "jsonl":
+            outputs.write_jsonl(records, out)
+        else:
+            outputs.write_csv(records, out, labels, keep)
+        out.flush()
+    else:
+        writer = outputs.write_csv if fmt == "csv" else outputs.write_parquet
+        with outputs.atomic_file(target) as handle:
+            writer(records, handle, labels, keep)
 
 
 class _Counter:
@@ -234,57 +347,65 @@ def _with_progress(records, total):
             progress.advance(task)
 
 
-def _append_lines(lines, output: Path, append: bool, flush_every: int = 512):
-    """JSONL output is append-only (so a crashed run can be resumed): written and flushed as it goes."""
-    with open(output, "a" if append else "w", encoding="utf-8") as handle:
-        for count, line in enumerate(lines, 1):
-            handle.write(line)
-            if count % flush_every == 0:
-                handle.flush()
+# ---- segment -------------------------------------------------------------------------------------
 
 
 @app.command()
 def segment(
     inputs: Annotated[list[str], typer.Argument(help="Documents: files, folders (recursive), globs, or - for stdin.")],
     model_path: ModelOption = None,
-    format: Annotated[Optional[SegmentFormat], typer.Option("--format", "-f", help="Default: table on a terminal, json otherwise.")] = None,
+    format: Annotated[Optional[SegmentFormat], typer.Option("--format", "-f", help="Default: from the --output extension (.json .jsonl .html .txt), else table on a terminal, json otherwise.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")] = None,
     furniture_pattern: Annotated[
         Optional[list[str]], typer.Option("--furniture-pattern", help="Extra regular expression for non-content lines (repeatable).")
     ] = None,
+    max_bytes: MaxBytesOption = 64 * 1024 * 1024,
 ):
     """Split documents into contiguous per-topic spans with exact character offsets."""
-    from .batch import expand_inputs, read_documents
+    from . import outputs
+    from .inputs import expand_inputs, read_documents
     from .segment import DEFAULT_FURNITURE_PATTERNS
 
-    if format is None:
-        format = SegmentFormat.table if output is None and sys.stdout.isatty() else SegmentFormat.json
     with _user_errors():
+        default_format = "table" if output is None and sys.stdout.isatty() else "json"
+        fmt = outputs.format_for(output, format.value if format else None, SEGMENT_SUFFIXES, default_format)
+        patterns = DEFAULT_FURNITURE_PATTERNS + [_checked_pattern(p) for p in furniture_pattern or []]
         paths = expand_inputs(inputs)
+        target = _output_target(output, paths)
         model = _load_model(model_path)
-        patterns = DEFAULT_FURNITURE_PATTERNS + list(furniture_pattern or [])
         results = []
-        for document in read_documents(paths):
+        for document in read_documents(paths, max_bytes=max_bytes):
             if document.error:
                 results.append((document, None))
             else:
                 results.append((document, model.segment(document.text, furniture_patterns=patterns)))
-    records = [
-        {"source": d.source, "error": d.error} if segments is None else {"source": d.source, "segments": [s.to_dict() for s in segments]}
-        for d, segments in results
-    ]
-    if format is SegmentFormat.json:
-        payload = records[0] if len(records) == 1 else records
-        _write_text([json.dumps(payload, ensure_ascii=False, indent=2) + "\n"], output)
-    elif format is SegmentFormat.jsonl:
-        _write_text((json.dumps(r, ensure_ascii=False) + "\n" for r in records), output)
-    elif format is SegmentFormat.html:
-        from .render import segments_html
+        records = [
+            {"source": outputs.safe_text(d.source), "error": d.error} if segments is None else {"source": outputs.safe_text(d.source), "segments": [s.to_dict() for s in segments]}
+            for d, segments in results
+        ]
+        if fmt == "json":
+            payload = records[0] if len(records) == 1 else records
+            _write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", target)
+        elif fmt == "jsonl":
+            _write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), target)
+        elif fmt == "html":
+            from .render import segments_html
 
-        documents = [(d.source, d.text, segments or []) for d, segments in results]
-        _write_text([segments_html(documents, model.topics_, model.negative_label)], output)
-    else:
-        _print_segment_table(records, output)
+            documents = [(d.source, d.text, segments or []) for d, segments in results]
+            _write_text(segments_html(documents, model.topics_, model.negative_label), target)
+        else:
+            _write_text(_segment_table_text(records, to_terminal=target is None), target)
+
+
+def _checked_pattern(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as error:
+        raise UsageError(f"--furniture-pattern {pattern!r} is not a valid regular expression ({error})") from None
+    return pattern
+
+
+# ---- evaluate, explain, info ------------------------------------------------------------------------
 
 
 @app.command()
@@ -302,12 +423,12 @@ def evaluate(
 
         dataset = read_dataset(data, text_col=text_col, label_col=label_col)
         model = _load_model(model_path)
-        predicted = model.predict_tags(dataset.texts)
+        predictions = model.tag_many(dataset.texts)
         gold = [tuple(label for label in labels if label != model.negative_label) for labels in dataset.label_sets]
         unknown = sorted({label for labels in gold for label in labels} - set(model.topics_))
         if unknown:
             warnings.warn(f"labels the model does not know are counted as misses: {', '.join(unknown)}")
-        report = evaluate_predictions(gold, predicted, model.topics_, model.negative_label)
+        report = evaluate_predictions(gold, [p.tags for p in predictions], model.topics_, model.negative_label, tops=[p.top for p in predictions])
     _print_report(report, format, title=f"Evaluation on {data} ({len(dataset)} examples)")
 
 
@@ -320,15 +441,17 @@ def explain(
     format: ReportFormatOption = ReportFormat.table,
 ):
     """Show which terms pushed each label's score up and down (weight x feature, in log-odds)."""
-    from .batch import read_document
+    from .inputs import read_document
 
     with _user_errors():
         text = text_or_file
-        if text_or_file == "-" or Path(text_or_file).is_file():
+        if text_or_file == "-" or os.path.exists(text_or_file):
             document = read_document(text_or_file)
             if document.error:
                 raise DataError(f"{text_or_file}: {document.error}")
             text = document.text
+        elif _looks_like_a_path(text_or_file):
+            raise DataError(f"{text_or_file}: no such file (to explain this text itself, pipe it in: echo '{text_or_file}' | topictag explain -)")
         model = _load_model(model_path)
         explanations = model.explain(text, labels=label, n_terms=terms)
     if format is ReportFormat.json:
@@ -353,13 +476,24 @@ def explain(
         console.print(table)
 
 
+def _looks_like_a_path(text: str) -> bool:
+    """One word that names a file (``missing.txt``, ``news/a``): surely meant as a file, not as text."""
+    if not text or any(c.isspace() for c in text):
+        return False
+    return os.sep in text or Path(text).suffix.lower() in PATH_LIKE_SUFFIXES
+
+
 @app.command()
 def info(
-    model_path: Annotated[Optional[Path], typer.Argument(help="Model bundle; default: the bundled default model.")] = None,
+    model_file: Annotated[Optional[Path], typer.Argument(help="Model bundle (or use --model); default: the bundled default model.")] = None,
+    model_path: ModelOption = None,
     format: ReportFormatOption = ReportFormat.table,
 ):
     """Show a model's labels, thresholds, training metadata and cross-validated metrics."""
     with _user_errors():
+        if model_file is not None and model_path is not None and model_file != model_path:
+            raise UsageError("give the model once: as an argument or with --model")
+        model_path = model_file or model_path
         model = _load_model(model_path)
     details = {
         "labels": model.topics_,
@@ -377,12 +511,16 @@ def info(
     training = model.training_info_
     typer.echo(f"Trained: {training.get('created')} on {training.get('n_examples')} examples, {training.get('seconds')} s")
     typer.echo("Counts: " + ", ".join(f"{label}={n}" for label, n in training.get("label_counts", {}).items()))
-    if "data" in training:
-        typer.echo(f"Data: {training['data']['path']} (sha256 {training['data']['sha256'][:12]})")
+    data = training.get("data")
+    if isinstance(data, dict) and {"path", "sha256"} <= set(data):
+        typer.echo(f"Data: {data['path']} (sha256 {str(data['sha256'])[:12]})")
     typer.echo(f"Classifier: {training.get('classifier', model.classifier)}")
-    typer.echo("Parameters: " + ", ".join(f"{k}={v}" for k, v in training.get("params", {}).items()))
-    typer.echo("Versions: " + ", ".join(f"{k} {v}" for k, v in training.get("versions", {}).items()))
+    typer.echo("Parameters: " + ", ".join(f"{k}={v}" for k, v in (training.get("params") or {}).items()))
+    typer.echo("Versions: " + ", ".join(f"{k} {v}" for k, v in (training.get("versions") or {}).items()))
     _print_report(model.cv_metrics_, ReportFormat.table, title="Cross-validated quality")
+
+
+# ---- printing ------------------------------------------------------------------------------------
 
 
 def _print_report(report: dict, format: ReportFormat, title: str):
@@ -412,7 +550,19 @@ def _print_report(report: dict, format: ReportFormat, title: str):
     console.print(confusion)
 
 
-def _print_segment_table(records: list[dict], output: Optional[Path]):
+def _table_text(table, to_terminal: bool) -> str:
+    from rich.console import Console
+
+    import shutil
+
+    width = shutil.get_terminal_size((120, 24)).columns if to_terminal else 120
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=False)
+    console.print(table)
+    return console.export_text()
+
+
+def _segment_table_text(records: list[dict], to_terminal: bool) -> str:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table()
@@ -420,51 +570,37 @@ def _print_segment_table(records: list[dict], output: Optional[Path]):
         table.add_column(column, justify="right" if column in ("start", "end", "score") else "left", overflow="fold")
     for record in records:
         if "error" in record:
-            table.add_row(record["source"], "", "", "[red]error[/red]", "", record["error"])
+            table.add_row(escape(record["source"]), "", "", "error", "", escape(record["error"]))
         for s in record.get("segments", []):
             preview = " ".join(s["text"].split())
             preview = preview if len(preview) <= 70 else preview[:67] + "..."
-            table.add_row(record["source"], str(s["start"]), str(s["end"]), s["label"], f"{s['score']:.2f}", preview)
-    _print_table(table, output)
+            table.add_row(escape(record["source"]), str(s["start"]), str(s["end"]), str(s["label"]), f"{s['score']:.2f}", escape(preview))
+    return _table_text(table, to_terminal)
 
 
-def _print_table(table, output: Optional[Path]):
-    from rich.console import Console
-
-    if output is None:
-        Console().print(table)
-        return
-    console = Console(record=True, width=120, file=io.StringIO())
-    console.print(table)
-    _write_text([console.export_text()], output)
-
-
-def _print_tag_table(records: list[dict], output: Optional[Path]):
+def _tag_table_text(records: list[dict], to_terminal: bool) -> str:
+    from rich.markup import escape
     from rich.table import Table
+
+    from .outputs import safe_text
 
     table = Table()
     for column in ("source", "top", "tags", "score"):
         table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
     for record in records:
+        source = escape(safe_text(str(record["source"])))
         if "error" in record:
-            table.add_row(record["source"], "[red]error[/red]", record["error"], "")
+            table.add_row(source, "error", escape(record["error"]), "")
         else:
             best = max(record["scores"].values(), default=0.0)
-            table.add_row(record["source"], record["top"], ", ".join(record["tags"]) or "-", f"{best:.3f}")
-    _print_table(table, output)
-
-
-def _write_text(chunks, output: Optional[Path]):
-    """Stream chunks to stdout, or collect them and replace ``output`` atomically."""
-    if output is None:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-        return
-    from .bundle import atomic_write_bytes
-
-    atomic_write_bytes(output, "".join(chunks).encode("utf-8"))
+            table.add_row(source, record["top"], ", ".join(record["tags"]) or "-", f"{best:.3f}")
+    return _table_text(table, to_terminal)
 
 
 def run():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     app()

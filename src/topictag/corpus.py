@@ -77,9 +77,16 @@ def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None
 
 def _read_folder(folder: Path) -> list[Example]:
     examples = []
-    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for label_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(label_dir.rglob("*.txt")):
-            text, _ = decode(file.read_bytes())
+            if not file.is_file():
+                continue  # FIFOs, sockets, devices and broken links are not training texts
+            try:
+                text, _ = decode(file.read_bytes())
+            except OSError as error:
+                raise DataError(f"{file}: cannot read ({error.strerror or error})") from None
+            except DataError as error:
+                raise DataError(f"{file}: {error}") from None
             examples.append(Example(str(file.relative_to(folder)), text, (label_dir.name,)))
     return examples
 
@@ -92,10 +99,10 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
     for number, row, problem in table_rows(path):
         if problem:
             raise DataError(f"{path}:{number}: " + ("expected a JSON object per line" if problem == NOT_AN_OBJECT else f"not valid JSON ({problem})"))
-        rows.append(row)
+        rows.append((number, row))
     if not rows:
         raise DataError(f"{path}: the file has no rows")
-    columns = list(rows[0].keys())
+    columns = list(dict.fromkeys(key for _, row in rows[:1000] for key in row))
     if text_col not in columns:
         raise DataError(f"{path}: no text column {text_col!r}; columns found: {', '.join(map(str, columns))}")
     if label_col is None:
@@ -106,10 +113,16 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
         raise DataError(f"{path}: no label column {label_col!r}; columns found: {', '.join(map(str, columns))}")
     split_cells = suffix in (".csv", ".tsv")
     examples = []
-    for number, row in enumerate(rows, 1):
+    for number, row in rows:
         text = row.get(text_col)
-        text = "" if _is_missing(text) else str(text)
-        labels = _parse_labels(row.get(label_col), split_cells)
+        if _is_missing(text):
+            text = ""
+        elif not isinstance(text, str):
+            raise DataError(f"{path}:{number}: {text_col!r} is a {type(text).__name__}, not a string")
+        try:
+            labels = _parse_labels(row.get(label_col), split_cells)
+        except DataError as error:
+            raise DataError(f"{path}:{number}: {error}") from None
         row_id = row.get("id")
         examples.append(Example(str(number if _is_missing(row_id) else row_id), text, labels))
     return examples
@@ -118,20 +131,35 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
 NOT_AN_OBJECT = "not an object"
 
 
-def table_rows(path: Path, *, replace_undecodable: bool = False, batch_size: int = 512):
+def format_bytes(n: int) -> str:
+    """Sizes as people read them, in binary units: 64 MiB, not 67.1 MB."""
+    if n < 1024:
+        return f"{n} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}".replace(".0 ", " ")
+    raise AssertionError
+
+
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a JSONL line longer than this is a problem row, never read whole
+
+
+def table_rows(path: Path, *, replace_undecodable: bool = False, batch_size: int = 512, max_line_bytes: int = MAX_LINE_BYTES):
     """Stream a CSV/TSV/JSONL/Parquet table as ``(row number, row dict, problem)``.
 
-    ``problem`` says why a JSONL line is not a row (the JSON error, or :data:`NOT_AN_OBJECT`), else None;
-    callers decide whether that stops them. A CSV that is not UTF-8 is an error unless
-    ``replace_undecodable``; a damaged Parquet file or CSV is always an error.
+    ``problem`` says why a JSONL line is not a row (the JSON error, :data:`NOT_AN_OBJECT`, or a line longer
+    than ``max_line_bytes``), else None; callers decide whether that stops them. A table that is not UTF-8
+    is an error unless ``replace_undecodable``; a damaged Parquet file or CSV is always an error.
     """
     suffix = path.suffix.lower()
     errors = "replace" if replace_undecodable else "strict"
     if suffix in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8-sig", errors=errors) as lines:
-            for number, line in enumerate(lines, 1):
-                if line.strip():
-                    yield (number, *parse_json_row(line))
+        for number, line in jsonl_lines(path, max_line_bytes, errors):
+            if line is None:
+                yield number, {}, f"line longer than {format_bytes(max_line_bytes)}"
+            else:
+                yield (number, *parse_json_row(line))
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -144,7 +172,7 @@ def table_rows(path: Path, *, replace_undecodable: bool = False, batch_size: int
         except Exception as error:  # pyarrow raises many types for a bad file
             raise DataError(f"{path}: cannot read Parquet ({error})") from None
     else:
-        csv.field_size_limit(1 << 30)
+        csv.field_size_limit(min(max_line_bytes, 2**31 - 1))
         try:
             with open(path, encoding="utf-8-sig", errors=errors, newline="") as handle:
                 for number, row in enumerate(csv.DictReader(handle, delimiter=CSV_DELIMITERS[suffix]), 1):
@@ -155,12 +183,39 @@ def table_rows(path: Path, *, replace_undecodable: bool = False, batch_size: int
             raise DataError(f"{path}: malformed {suffix[1:].upper()} ({error})") from None
 
 
+def jsonl_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, errors: str = "replace"):
+    """The non-blank lines of a JSONL file as ``(line number, text)``; ``text`` is None for a line longer
+    than ``max_bytes``, which is skipped without being held in memory. A UTF-8 byte-order mark is dropped."""
+    with open(path, "rb") as handle:
+        number = 0
+        while True:
+            line = handle.readline(max_bytes + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > max_bytes and not line.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                yield number, None
+                continue
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            try:
+                text = line.decode("utf-8", errors)
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{number}: not UTF-8 text; re-save the file as UTF-8") from None
+            if text.strip():
+                yield number, text
+
+
 def parse_json_row(line: str) -> tuple[dict, str | None]:
-    """A JSONL line as a row dict, or an empty dict and the reason it is not one."""
+    """A JSONL line as a row dict, or an empty dict and the reason it is not one (with its column)."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as error:
-        return {}, error.msg
+        return {}, f"{error.msg.removesuffix(' at')} at column {error.colno}"
+    except RecursionError:
+        return {}, "nested too deeply"
     return (row, None) if isinstance(row, dict) else ({}, NOT_AN_OBJECT)
 
 
@@ -170,10 +225,13 @@ def _parse_labels(cell, split_cells: bool) -> tuple[str, ...]:
         return ()
     if isinstance(cell, str):
         parts = cell.split(LABEL_SEPARATOR) if split_cells else [cell]
-    elif hasattr(cell, "__iter__"):
-        parts = [str(part) for part in cell]
+    elif isinstance(cell, (list, tuple)) or (hasattr(cell, "__iter__") and not isinstance(cell, (dict, bytes))):
+        parts = list(cell)
+        if not all(isinstance(part, str) for part in parts):
+            bad = next(part for part in parts if not isinstance(part, str))
+            raise DataError(f"labels must be strings; found {json.dumps(bad) if bad is None or isinstance(bad, (int, float)) else type(bad).__name__} in the label list")
     else:
-        parts = [str(cell)]
+        raise DataError(f"labels must be a string or a list of strings, not {type(cell).__name__}")
     return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
 
@@ -182,9 +240,19 @@ def _is_missing(value) -> bool:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """Decode bytes and say how: UTF-16 by its byte-order mark, else UTF-8 (BOM dropped), cp1252, then latin-1."""
+    """Decode bytes and say how: UTF-16 by its byte-order mark, else UTF-8 (BOM dropped), cp1252, then latin-1.
+
+    Bytes that start with a UTF-16 byte-order mark but do not decode as UTF-16, or decode to text holding
+    NUL characters, are not text: :class:`DataError`.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataError("binary file, not text (starts with a UTF-16 byte-order mark but is not UTF-16)") from None
+        if "\x00" in text:
+            raise DataError("binary file, not text (UTF-16 with NUL characters)")
+        return text, "utf-16"
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for encoding in ENCODINGS:

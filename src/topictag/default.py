@@ -36,10 +36,10 @@ def topictag_home() -> Path:
 @functools.lru_cache(maxsize=1)
 def default_model():
     """The default topictag model (security, trade, tech_policy, health; negative label ``other``)."""
-    from .bundle import load_bundle
+    from .model import load
 
     try:
-        return load_bundle(PACKAGE_DATA / DEFAULT_BUNDLE_NAME)
+        return load(PACKAGE_DATA / DEFAULT_BUNDLE_NAME)
     except ModelError as shipped_error:
         return _rebuilt_default_model(reason=str(shipped_error))
 
@@ -48,28 +48,34 @@ def load_model(path=None):
     """The model bundle at ``path``, or the default model when ``path`` is None."""
     if path is None:
         return default_model()
-    from .bundle import load_bundle
+    from .model import load
 
-    return load_bundle(path)
+    return load(path)
 
 
 def _rebuilt_default_model(reason: str):
     import sklearn
 
-    from .bundle import load_bundle
+    from .errors import OutputError
+    from .model import load
 
     labels = (PACKAGE_DATA / DEFAULT_LABELS_NAME).read_bytes()
     key = hashlib.sha256(labels + sklearn.__version__.encode()).hexdigest()[:16]
     cached = topictag_home() / f"default-{key}.topictag"
     if cached.is_file():
         try:
-            return load_bundle(cached)
+            return load(cached)
         except ModelError:
             pass  # damaged cache: rebuild below
     warnings.warn(f"rebuilding the default model for scikit-learn {sklearn.__version__} (once): {reason}", stacklevel=3)
     model = train_default_model(default_examples(labels))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    model.save(cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        model.save(cached)
+    except (OSError, OutputError) as error:
+        # The rebuilt model still answers; it just cannot be kept for next time.
+        detail = getattr(error, "strerror", None) or str(error)
+        warnings.warn(f"cannot keep the rebuilt default model in {cached.parent} ({detail}); set TOPICTAG_HOME to a writable folder", stacklevel=3)
     return model
 
 

@@ -11,7 +11,7 @@ def add_tags(frame, text_col: str = "text", model=None, *, threshold: float | No
     if text_col not in frame.columns:
         raise DataError(f"no text column {text_col!r}; columns found: {', '.join(map(str, frame.columns))}")
     model = model or default_model()
-    texts = ["" if text != text or text is None else str(text) for text in frame[text_col]]
+    texts = [text if isinstance(text, str) else "" if _missing(text) else str(text) for text in frame[text_col]]
     predictions = model.tag_many(texts, threshold=threshold, top_k=top_k)
     result = frame.copy()
     result["tags"] = [list(p.tags) for p in predictions]
@@ -28,7 +28,6 @@ def add_tags_dask(frame, text_col: str = "text", model_path=None, *, threshold: 
     Workers load the model from ``model_path`` (a bundle path; None for the default model) once each, so it
     is never shipped with every task. Run it on a ``dask.distributed`` cluster for several machines.
     """
-    from .batch import _worker_model
     from .errors import DataError
 
     if text_col not in frame.columns:
@@ -44,7 +43,26 @@ def add_tags_dask(frame, text_col: str = "text", model_path=None, *, threshold: 
     return frame.map_partitions(_tag_partition, model_ref, options, meta=meta)
 
 
-def _tag_partition(partition, model_ref, options):
-    from .batch import _worker_model
+_worker_models: dict = {}
 
+
+def _worker_model(model_ref):
+    """The model named by ``model_ref`` (a bundle path, or None for the default), loaded once per process."""
+    if model_ref not in _worker_models:
+        from .default import load_model
+
+        _worker_models[model_ref] = load_model(model_ref)
+    return _worker_models[model_ref]
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _tag_partition(partition, model_ref, options):
     return add_tags(partition, model=_worker_model(model_ref), **options)

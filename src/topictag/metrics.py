@@ -10,30 +10,39 @@ def evaluate_predictions(
     predicted: Sequence[Sequence[str]],
     topics: Sequence[str],
     negative_label: str = "other",
+    tops: Sequence[str] | None = None,
 ) -> dict:
     """Compare tag sets. An empty set stands for the negative label, which gets its own row.
 
-    ``micro`` and ``macro`` average over the topics only; the negative label is reported but not averaged,
-    because "no topic" is the absence of a prediction rather than a class of its own.
+    Gold labels the model does not know get rows of their own and count as misses (they are never turned
+    into the negative label). ``micro`` and ``macro`` average over the topics and those unknown labels; the
+    negative label is reported but not averaged, because "no topic" is the absence of a prediction rather
+    than a class of its own. The confusion's columns are each text's ``top`` label when ``tops`` is given
+    (as ``topictag tag`` reports it), else its best tag or the negative label.
     """
-    labels = list(topics) + [negative_label]
+    unknown = sorted({label for labels in gold for label in labels} - set(topics) - {negative_label})
+    scored = list(topics) + unknown
+    labels = scored + [negative_label]
     counts = {label: {"tp": 0, "fp": 0, "fn": 0} for label in labels}
     confusion = {g: {p: 0 for p in labels} for g in labels}
     exact = 0
-    for gold_set, predicted_set in zip(gold, predicted, strict=True):
-        g = set(gold_set) & set(topics) or {negative_label}
+    for i, (gold_set, predicted_set) in enumerate(zip(gold, predicted, strict=True)):
+        g = set(gold_set) - {negative_label} or {negative_label}
         p = set(predicted_set) & set(topics) or {negative_label}
         exact += g == p
         for label in labels:
             counts[label]["tp"] += label in g and label in p
             counts[label]["fp"] += label not in g and label in p
             counts[label]["fn"] += label in g and label not in p
-        top = next((t for t in predicted_set if t in topics), negative_label)
+        if tops is not None:
+            top = tops[i] if tops[i] in topics else negative_label
+        else:
+            top = next((t for t in predicted_set if t in topics), negative_label)
         for label in g:
             confusion[label][top] += 1
     per_label = {label: _prf(**counts[label]) for label in labels}
-    total = {k: sum(counts[t][k] for t in topics) for k in ("tp", "fp", "fn")}
-    macro = {k: sum(per_label[t][k] for t in topics) / len(topics) for k in ("precision", "recall", "f1")}
+    total = {k: sum(counts[t][k] for t in scored) for k in ("tp", "fp", "fn")}
+    macro = {k: sum(per_label[t][k] for t in scored) / len(scored) for k in ("precision", "recall", "f1")}
     return {
         "n": len(gold),
         "labels": per_label,

@@ -10,12 +10,13 @@ a file does not pay scikit-learn's import time. The class therefore implements t
 
 from __future__ import annotations
 
+import inspect
+import math
+import os
 import platform
 import time
 import warnings
 from dataclasses import dataclass, field
-
-import inspect
 
 import numpy as np
 
@@ -26,7 +27,9 @@ from .vectorize import LinearTextModel, linear_weights
 
 CLASSIFIERS = ("auto", "svm", "logreg", "sgd", "cnb")
 AUTO_CANDIDATES = ("svm", "sgd", "cnb")  # "auto" keeps the one with the best cross-validated micro-F1
+PROBE_TOLERANCE = 1e-9  # probabilities may differ in the last bits across CPUs; never by this much
 DEFAULT_THRESHOLD = 0.5  # for labels too rare to choose a threshold by cross-validation
+MAX_LABELS = 1000  # one classifier per label: beyond this, training takes hours and memory runs out
 
 
 @dataclass(frozen=True)
@@ -121,16 +124,19 @@ class TopicClassifier:
     # ---- fitting -------------------------------------------------------------------------------
 
     def fit(self, X, y):
+        self._validate_params()
         texts = _as_texts(X)
-        label_sets = [_as_label_set(labels) for labels in y]
+        label_sets = [_as_label_set(labels, i) for i, labels in enumerate(y)]
         if len(texts) != len(label_sets):
             raise DataError(f"{len(texts)} texts but {len(label_sets)} label entries")
-        if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"unknown classifier {self.classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
         topics = sorted({label for labels in label_sets for label in labels} - {self.negative_label})
         distinct = set(topics) | ({self.negative_label} if any(not (set(s) - {self.negative_label}) for s in label_sets) else set())
         if not topics or len(distinct) < 2:
             raise DataError(f"only one label in the data ({', '.join(sorted(distinct)) or 'none'}); need at least two to train")
+        if len(topics) > MAX_LABELS:
+            raise DataError(f"{len(topics):,} labels: topictag trains one classifier per label and supports at most {MAX_LABELS:,}; merge rare labels first")
+        candidates = AUTO_CANDIDATES if self.classifier == "auto" else (self.classifier,)
+        _check_memory(len(texts), len(topics), len(candidates))
         self.topics_ = topics
         self.classes_ = np.array(topics + [self.negative_label], dtype=object)
         Y = self._indicator(label_sets)
@@ -144,7 +150,6 @@ class TopicClassifier:
             )
         started = time.perf_counter()
         folds = self._folds(label_sets)
-        candidates = AUTO_CANDIDATES if self.classifier == "auto" else (self.classifier,)
         best = None
         for name, oof_scores in self._out_of_fold_scores(texts, Y, folds, candidates).items():
             self.classifier_ = name
@@ -204,7 +209,7 @@ class TopicClassifier:
 
     def _indicator(self, label_sets) -> np.ndarray:
         index = {t: j for j, t in enumerate(self.topics_)}
-        Y = np.zeros((len(label_sets), len(self.topics_)), dtype=np.int64)
+        Y = np.zeros((len(label_sets), len(self.topics_)), dtype=np.uint8)
         for i, labels in enumerate(label_sets):
             for label in labels:
                 if label in index:
@@ -234,7 +239,12 @@ class TopicClassifier:
         from sklearn.multiclass import OneVsRestClassifier
 
         counter = CountVectorizer(ngram_range=tuple(self.ngram_range), strip_accents="unicode", dtype=np.float64)
-        counts = counter.fit_transform(texts).tocsr()
+        try:
+            counts = counter.fit_transform(texts).tocsr()
+        except ValueError as error:
+            if "empty vocabulary" in str(error):
+                raise DataError("no words in any text: topictag learns from words of two or more letters or digits") from None
+            raise
         scores = {name: np.zeros(Y.shape, dtype=np.float64) for name in candidates}
         for train, test in folds:
             train_features, test_features = self._fold_features(counts, train, test)
@@ -335,6 +345,8 @@ class TopicClassifier:
         """Tag each text; ``threshold`` overrides every label's own threshold, ``top_k`` caps the tags."""
         texts = _as_texts(texts)
         sources = list(sources) if sources is not None else [None] * len(texts)
+        if len(sources) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(sources)} sources")
         self._check_fitted()
         if not texts:
             return []
@@ -400,16 +412,96 @@ class TopicClassifier:
     # ---- persistence ---------------------------------------------------------------------------
 
     def save(self, path) -> None:
-        from .bundle import save_bundle
+        """Write the model to one bundle file, atomically (see :mod:`topictag.bundle`)."""
+        import skops.io as sio
+
+        from .bundle import write_bundle
 
         self._check_fitted()
-        save_bundle(self, path)
+        probe_texts = _probe_texts(self.scorer_)
+        manifest = {
+            "params": _jsonable(self.get_params()),
+            "topics": list(self.topics_),
+            "negative_label": self.negative_label,
+            "thresholds": self.thresholds_,
+            "calibration": {t: list(ab) for t, ab in self.calibration_.items()},
+            "rare_labels": list(self.rare_labels_),
+            "training_info": _jsonable(self.training_info_),
+            "cv_metrics": self.cv_metrics_,
+            "probe": {"texts": probe_texts, "probabilities": self._reference_probabilities(probe_texts).tolist()},
+        }
+        arrays, scorer_settings = self.scorer_.to_arrays()
+        write_bundle(path, manifest, arrays, scorer_settings, sio.dumps(self.pipeline_))
 
     @classmethod
     def load(cls, path) -> "TopicClassifier":
-        from .bundle import load_bundle
+        return load(path)
 
-        return load_bundle(path)
+    @classmethod
+    def _from_bundle(cls, contents) -> "TopicClassifier":
+        """A fitted model from checked bundle contents; ``ValueError`` says what does not fit together."""
+        manifest = contents.manifest
+        params = _params(manifest["params"])
+        model = cls()
+        model.set_params(**params)
+        model._validate_params()
+        model.scorer_ = LinearTextModel.from_arrays(contents.arrays, contents.scorer_settings)
+        topics = manifest["topics"]
+        if not topics or not all(isinstance(t, str) and t for t in topics) or len(set(topics)) != len(topics):
+            raise ValueError("topics must be distinct non-empty strings")
+        if model.negative_label in topics:
+            raise ValueError("the negative label is also a topic")
+        if model.scorer_.weights.shape[1] != len(topics):
+            raise ValueError(f"{len(topics)} topics but weights for {model.scorer_.weights.shape[1]}")
+        model.topics_ = list(topics)
+        model.classes_ = np.array(model.topics_ + [model.negative_label], dtype=object)
+        model.thresholds_ = _per_topic(manifest["thresholds"], topics, "thresholds", _probability)
+        model.calibration_ = _per_topic(manifest["calibration"], topics, "calibration", _slope_intercept)
+        rare = manifest["rare_labels"]
+        if not all(isinstance(t, str) and t in topics for t in rare):
+            raise ValueError("rare_labels must name topics")
+        model.rare_labels_ = list(rare)
+        model.training_info_ = _training_info(manifest["training_info"], topics, model.negative_label)
+        model.classifier_ = model.training_info_.get("classifier", model.classifier)
+        model.cv_metrics_ = _cv_metrics(manifest["cv_metrics"])
+        model._pipeline_loader = contents.pipeline_loader()
+        model._verify_probe(manifest["probe"], contents.path)
+        return model
+
+    def _verify_probe(self, probe: dict, path) -> None:
+        """Re-score the probe texts stored at save time: a model that now answers differently is refused."""
+        texts, expected = probe.get("texts"), probe.get("probabilities")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("probe texts must be strings")
+        expected = np.array(expected, dtype=float) if isinstance(expected, list) else None
+        if expected is None or expected.shape != (len(texts), len(self.topics_)):
+            raise ValueError("probe probabilities do not match the probe texts and topics")
+        got = self._topic_probabilities(texts)
+        if not np.allclose(got, expected, rtol=0, atol=PROBE_TOLERANCE):
+            built = self.training_info_.get("versions", {}).get("topictag", "unknown")
+            raise ModelError(
+                f"{path}: the model gives different predictions here than when it was saved "
+                f"(saved by topictag {built}); retrain it with 'topictag train'"
+            )
+
+    def _validate_params(self) -> None:
+        """Check every parameter before any work (scikit-learn convention: in fit, not in __init__)."""
+        checks = [
+            ("classifier", self.classifier in CLASSIFIERS, f"one of {', '.join(CLASSIFIERS)}"),
+            ("negative_label", isinstance(self.negative_label, str) and bool(self.negative_label.strip()), "a non-empty string"),
+            ("C", _positive_number(self.C), "a positive number"),
+            ("class_weight", self.class_weight in (None, "balanced"), "None or 'balanced'"),
+            ("ngram_range", _ngram_range_ok(self.ngram_range), "(1, 1) or (1, 2)"),
+            ("min_df", _int_at_least(self.min_df, 1), "an integer >= 1"),
+            ("max_features", self.max_features is None or _int_at_least(self.max_features, 1), "None or an integer >= 1"),
+            ("cv", _int_at_least(self.cv, 2), "an integer >= 2"),
+            ("min_positives", _int_at_least(self.min_positives, 1), "an integer >= 1"),
+            ("negative_weight", _positive_number(self.negative_weight), "a positive number"),
+            ("random_state", _int_at_least(self.random_state, 0), "an integer >= 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"TopicClassifier: {name}={getattr(self, name)!r}; expected {expected}")
 
 
 def _raw_scores(pipeline, texts) -> np.ndarray:
@@ -466,17 +558,143 @@ def _best_f1_threshold(probs: np.ndarray, y: np.ndarray, negative_weight: float 
 
 
 def _as_texts(X) -> list[str]:
-    if isinstance(X, str):
+    """Texts as a list of strings; a missing value (None, NaN, pandas' NA) is the empty text."""
+    if isinstance(X, (str, bytes)):
         raise DataError("expected a list of texts, got a single string")
-    return ["" if text is None else str(text) for text in X]
+    texts = []
+    for i, text in enumerate(X):
+        if isinstance(text, str):
+            texts.append(text)
+        elif _is_missing(text):
+            texts.append("")
+        else:
+            raise DataError(f"text {i} is a {type(text).__name__}, not a string")
+    return texts
 
 
-def _as_label_set(labels) -> tuple[str, ...]:
-    if labels is None:
-        return ()
+def _as_label_set(labels, i: int = 0) -> tuple[str, ...]:
+    """One text's labels: a string, or a list of strings (empty: no topic)."""
     if isinstance(labels, str):
         return (labels,)
-    return tuple(str(label) for label in labels)
+    if labels is None or (not hasattr(labels, "__iter__") and _is_missing(labels)):
+        raise DataError(f"the label of text {i} is missing; give the negative label or an empty list for a text with no topic")
+    if isinstance(labels, (dict, bytes)) or not hasattr(labels, "__iter__"):
+        raise DataError(f"the label of text {i} is a {type(labels).__name__}; labels must be strings or lists of strings")
+    labels = list(labels)
+    for label in labels:
+        if not isinstance(label, str):
+            raise DataError(f"text {i} has a label that is a {type(label).__name__} ({label!r}); labels must be strings")
+    return tuple(labels)
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and pandas' NA
+    except TypeError:
+        return True  # pandas' NA refuses bool(): it is missing
+    except ValueError:
+        return False  # an array: not missing (and not a text)
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _int_at_least(value, minimum: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+
+
+def _ngram_range_ok(value) -> bool:
+    return isinstance(value, (tuple, list)) and tuple(value) in ((1, 1), (1, 2))
+
+
+def _check_memory(n_texts: int, n_labels: int, n_candidates: int) -> None:
+    """Refuse a training run whose dense per-label score matrices cannot fit in this machine's memory."""
+    needed = n_texts * n_labels * 8 * (n_candidates + 3)
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > available / 2:
+        raise DataError(
+            f"training {n_texts:,} texts with {n_labels:,} labels needs about {needed / 2**30:.0f} GiB of memory "
+            f"(this machine has {available / 2**30:.0f} GiB); use fewer labels or texts"
+        )
+
+
+def _params(params: dict) -> dict:
+    params = dict(params)
+    if isinstance(params.get("ngram_range"), list):
+        params["ngram_range"] = tuple(params["ngram_range"])
+    return params
+
+
+def _probability(value) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value!r} is not a probability")
+    return float(value)
+
+
+def _slope_intercept(value) -> tuple[float, float]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise ValueError(f"{value!r} is not a [slope, intercept] pair")
+    return float(value[0]), float(value[1])
+
+
+def _per_topic(mapping: dict, topics: list, name: str, convert) -> dict:
+    if set(mapping) != set(topics):
+        raise ValueError(f"{name} must have exactly one entry per topic")
+    return {t: convert(mapping[t]) for t in topics}
+
+
+def _training_info(info: dict, topics: list, negative_label: str) -> dict:
+    counts = info.get("label_counts")
+    if not isinstance(counts, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        raise ValueError("training_info.label_counts must map labels to counts")
+    if not set(counts) <= set(topics) | {negative_label}:
+        raise ValueError("training_info.label_counts names labels the model does not have")
+    return info
+
+
+def _cv_metrics(metrics: dict) -> dict:
+    """The stored cross-validated report, checked for the shape that ``info`` and ``train`` print."""
+    try:
+        for row in metrics["labels"].values():
+            [float(row[k]) for k in ("precision", "recall", "f1")] + [int(row["support"])]
+        for average in ("micro", "macro"):
+            [float(metrics[average][k]) for k in ("precision", "recall", "f1")]
+        confusion = metrics["confusion"]
+        if len(confusion["matrix"]) != len(confusion["labels"]):
+            raise ValueError
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("cv_metrics does not have the shape of a topictag report") from None
+    return metrics
+
+
+def _jsonable(value):
+    import json
+
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else list(v)))
+
+
+def _probe_texts(scorer, n_texts: int = 8, n_terms: int = 40) -> list[str]:
+    """Pseudo-texts drawn from the model's own vocabulary: they exercise every stage without storing data."""
+    vocabulary = sorted(scorer.feature_names())
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(vocabulary, size=min(n_terms, len(vocabulary)))) for _ in range(n_texts)]
+
+
+def load(path) -> TopicClassifier:
+    """Load a model bundle written by :meth:`TopicClassifier.save` (``topictag.load``)."""
+    from .bundle import read_bundle
+
+    contents = read_bundle(path)
+    try:
+        return TopicClassifier._from_bundle(contents)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError) as error:
+        raise ModelError(f"{path}: not a valid topictag model ({error})") from None
 
 
 class _quiet_constant_label_warnings(warnings.catch_warnings):

@@ -37,8 +37,9 @@ DEFAULT_FURNITURE_PATTERNS = [
     r"(comments?|replies)\s*\(?\d*\)?",
     r"(tags?|topics?|filed under|categories)\s*:.{0,120}",
 ]
-# Menus: three or more short items separated by | • · » › or by runs of two or more spaces or tabs.
-NAVIGATION = re.compile(r"^\s*(\S[^|•·»›]{0,30}\s*[|•·»›]\s*){2,}\S[^|•·»›]{0,30}$|^\s*([\w&'-]+( [\w&'-]+)?(\s{2,}|\t+)){2,}[\w&'-]+( [\w&'-]+)?\s*$")
+MENU_SEPARATORS = re.compile(r"[|•·»›]")
+WIDE_GAP = re.compile(r"\s{2,}|\t")
+MENU_ITEM_WORD = re.compile(r"[\w&'-]+")
 SENTENCE_END = re.compile(r"[.!?…:;\"'”’)\]]\s*$")
 LONG_LINE = 400  # characters: longer lines are split into sentences
 SENTENCE_CHUNK = 5000  # characters handed to the sentence splitter at once, so very long lines stay linear
@@ -207,7 +208,7 @@ def split_units(text: str, furniture_patterns=DEFAULT_FURNITURE_PATTERNS) -> lis
             continue
         start = line_start + (len(line) - len(line.lstrip()))
         end = start + len(stripped)
-        if len(stripped) <= FURNITURE_MAX_CHARS and (furniture.fullmatch(stripped) or NAVIGATION.match(stripped)):
+        if len(stripped) <= FURNITURE_MAX_CHARS and (furniture.fullmatch(stripped) or is_menu_line(stripped)):
             units.append(Unit(start, end, furniture=True, paragraph_start=paragraph_start))
         elif len(stripped) > LONG_LINE:
             for k, (s, e) in enumerate(_sentences(text, start, end)):
@@ -217,6 +218,18 @@ def split_units(text: str, furniture_patterns=DEFAULT_FURNITURE_PATTERNS) -> lis
             units.append(Unit(start, end, paragraph_start=paragraph_start, headline=headline))
         paragraph_start = False
     return units
+
+
+def is_menu_line(line: str) -> bool:
+    """Three or more short items separated by ``| • · » ›``, or by runs of two or more spaces or tabs.
+
+    Written as splits rather than one regular expression, so that any line is checked in linear time.
+    """
+    items = [item.strip() for item in MENU_SEPARATORS.split(line)]
+    if len(items) >= 3 and all(0 < len(item) <= 31 for item in items):
+        return True
+    items = WIDE_GAP.split(line.strip())
+    return len(items) >= 3 and all(0 < len(item.split(" ")) <= 2 and all(MENU_ITEM_WORD.fullmatch(w) for w in item.split(" ")) for item in items)
 
 
 def _blocks(units: list[Unit]) -> list[_Block]:

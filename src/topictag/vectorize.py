@@ -18,6 +18,9 @@ from itertools import chain, repeat
 import numpy as np
 
 SUPPORTED = "word 1-grams or 1-2-grams, no stop words, lowercase, strip_accents None/'unicode', l2 or no norm"
+# Token patterns topictag writes (scikit-learn's default). A bundle naming any other pattern is refused, so
+# a hostile bundle cannot make loading compile and run a pathological regular expression.
+TOKEN_PATTERNS = (r"(?u)\b\w\w+\b",)
 
 
 @dataclass
@@ -165,6 +168,9 @@ class LinearTextModel:
 
     @classmethod
     def from_arrays(cls, arrays: dict, settings: dict) -> "LinearTextModel":
+        """Rebuild from :meth:`to_arrays` output, checking every invariant first (``ValueError`` says which)."""
+        _check_settings(settings)
+        _check_arrays(arrays, settings["tokens"])
         return cls(**{name: np.asarray(arrays[name]) for name in arrays}, **settings)
 
 
@@ -195,3 +201,43 @@ def _check_supported(vectorizer) -> None:
     )
     if not ok:
         raise ValueError(f"the fast vectorizer supports {SUPPORTED}")
+
+
+def _check_settings(settings: dict) -> None:
+    expected = {"tokens", "token_pattern", "lowercase", "strip_accents", "sublinear_tf", "norm"}
+    if set(settings) != expected:
+        raise ValueError(f"scorer settings must have exactly the keys {', '.join(sorted(expected))}")
+    tokens = settings["tokens"]
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
+        raise ValueError("scorer tokens must be a list of distinct strings")
+    if settings["token_pattern"] not in TOKEN_PATTERNS:
+        raise ValueError("unsupported token pattern (topictag writes only its default)")
+    if not isinstance(settings["lowercase"], bool) or not isinstance(settings["sublinear_tf"], bool):
+        raise ValueError("lowercase and sublinear_tf must be true or false")
+    if settings["strip_accents"] not in (None, "unicode") or settings["norm"] not in (None, "l2"):
+        raise ValueError("unsupported strip_accents or norm")
+
+
+def _check_arrays(arrays: dict, tokens: list) -> None:
+    """Shapes agree with each other, indices are in range, numbers are finite: before any text is scored."""
+    names = {"unigram_features", "bigram_keys", "bigram_features", "idf", "weights", "bias"}
+    if set(arrays) != names:
+        raise ValueError("scorer arrays missing or unexpected")
+    unigrams, keys, bigrams = arrays["unigram_features"], arrays["bigram_keys"], arrays["bigram_features"]
+    idf, weights, bias = arrays["idf"], arrays["weights"], arrays["bias"]
+    n_tokens, n_features = len(tokens), len(idf)
+    if any(a.ndim != 1 for a in (unigrams, keys, bigrams, idf, bias)) or weights.ndim != 2:
+        raise ValueError("scorer arrays have the wrong number of dimensions")
+    if len(unigrams) != n_tokens or len(keys) != len(bigrams) or weights.shape != (n_features, len(bias)):
+        raise ValueError("scorer array shapes do not agree with each other")
+    if unigrams.size and (unigrams.min() < -1 or unigrams.max() >= n_features):
+        raise ValueError("unigram feature index out of range")
+    if keys.size and (keys.min() < 0 or keys.max() >= n_tokens * n_tokens or np.any(np.diff(keys) <= 0)):
+        raise ValueError("bigram keys out of range or not sorted")
+    if bigrams.size and (bigrams.min() < 0 or bigrams.max() >= n_features):
+        raise ValueError("bigram feature index out of range")
+    used = np.concatenate([unigrams[unigrams >= 0], bigrams])
+    if len(used) != n_features or np.any(np.bincount(used, minlength=n_features) != 1):
+        raise ValueError("features are not each named exactly once")
+    if not (np.all(np.isfinite(idf)) and np.all(idf > 0) and np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
+        raise ValueError("scorer numbers are not all finite (or an idf is not positive)")
