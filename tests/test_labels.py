@@ -80,6 +80,8 @@ def test_no_8_word_sequence_comes_from_the_evaluation_data(rows):
         return (hashlib.blake2b(" ".join(w[i : i + 8]).encode(), digest_size=8).digest() for i in range(len(w) - 7))
 
     texts = [(where, row["text"]) for where, row in rows]
+    for path in sorted((LABELS / "heldout").glob("*.jsonl")):
+        texts += [(f"heldout/{path.name}:{n}", json.loads(line)["text"]) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)]
     for path in sorted((LABELS / "segments").glob("*.json")):
         texts.append((path.name, "".join(p["text"] for p in json.loads(path.read_text(encoding="utf-8"))["parts"])))
     ours = {}
@@ -95,17 +97,34 @@ def test_no_8_word_sequence_comes_from_the_evaluation_data(rows):
 
 
 SEGMENT_LABELS = TOPICS | {"other", "furniture"}
+SEGMENT_KINDS = {"article_page", "digest", "live_blog", "teaser_list", "front_page", "transcript", "report", "single_topic_mentions"}
 
 
 def test_annotated_segment_documents():
     paths = sorted((LABELS / "segments").glob("*.json"))
-    assert len(paths) >= 40
-    kinds = Counter()
+    assert len(paths) >= 150
+    kinds, structures = Counter(), Counter()
     for path in paths:
         document = json.loads(path.read_text(encoding="utf-8"))
-        assert set(document) == {"id", "kind", "parts"}, path.name
+        assert {"id", "kind", "parts"} <= set(document) <= {"id", "kind", "structures", "parts"}, path.name
+        assert path.name == f"{document['id']}.json" and document["kind"] in SEGMENT_KINDS, path.name
         kinds[document["kind"]] += 1
+        structures.update(document.get("structures", []))
+        structures["menu or trending"] += bool({"menu", "trending"} & set(document.get("structures", [])))
         parts = document["parts"]
-        assert all(set(p) == {"label", "text"} and p["label"] in SEGMENT_LABELS and p["text"] for p in parts), path.name
+        assert all({"label", "text"} <= set(p) <= {"label", "text", "continues"} and p["label"] in SEGMENT_LABELS and p["text"] for p in parts), path.name
         assert all(p["text"].endswith("\n") for p in parts[:-1]), path.name
-    assert set(kinds) == {"article_page", "digest", "transcript", "report", "single_topic_mentions"}
+        for i, part in enumerate(parts):  # a continued story follows furniture and has the label of the story it continues
+            if part.get("continues"):
+                stories = [p for p in parts[:i] if p["label"] != "furniture"]
+                assert parts[i - 1]["label"] == "furniture" and stories[-1]["label"] == part["label"], path.name
+    # the structures of real pages (issue 10), each covered
+    assert structures["menu or trending"] >= 40 and kinds["digest"] >= 25 and kinds["live_blog"] >= 15
+    assert structures["headline_only_teasers"] >= 25 and structures["cut_off"] >= 20
+
+
+def test_held_out_news_set():
+    rows = [json.loads(line) for line in (LABELS / "heldout" / "recent_news.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["labels"] == ["other"] or (set(row["labels"]) <= TOPICS and len(set(row["labels"])) == len(row["labels"]))
