@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,47 @@ def test_help_and_version_do_not_import_sklearn_or_pandas():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def _memory_cap(limit_bytes):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not Path("/dev/zero").exists(), reason="Linux devices and memory limits")
+@pytest.mark.parametrize("args, stdin", [(["/dev/zero"], None), (["-"], "/dev/zero"), (["-", "--lines"], "yes")])
+def test_endless_inputs_end_in_an_error_record_under_a_memory_cap(args, stdin):
+    command = [sys.executable, "-m", "topictag", "tag", *args, "--max-bytes", str(8 << 20)]
+    source = open("/dev/zero", "rb") if stdin == "/dev/zero" else subprocess.Popen(["yes", "Tariffs on steel"], stdout=subprocess.PIPE) if stdin else None
+    try:
+        handle = source.stdout if isinstance(source, subprocess.Popen) else source
+        result = subprocess.run(command, stdin=handle, capture_output=True, text=True, timeout=120, preexec_fn=_memory_cap(3 << 30))
+    finally:
+        if isinstance(source, subprocess.Popen):
+            source.kill()
+            source.wait()
+        elif source is not None:
+            source.close()
+    assert result.returncode == 0, result.stderr
+    [record] = records(result.stdout)
+    assert record["error"] in ("binary file, not text", "file too large (more than limit 8 MiB; raise --max-bytes)")
+
+
+def test_training_on_a_label_folder_with_an_undecodable_file_is_one_line(tmp_path):
+    for label in ("trade", "other"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(6):
+            (tmp_path / "data" / label / f"{i}.txt").write_text(f"{label} text number {i}")
+    (tmp_path / "data" / "trade" / "bad.txt").write_bytes(b"\xff\xfe" + b"abc")
+    result = invoke("train", tmp_path / "data", "--out", tmp_path / "m.topictag")
+    assert result.exit_code == 1 and "bad.txt: binary file, not text" in result.stderr and "Traceback" not in result.output
+
+
+def test_tests_and_reading_do_not_depend_on_the_locale(tmp_path):
+    (tmp_path / "é.txt").write_text("Tarifs douaniers sur l'acier: « hausse »", encoding="utf-8")
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONIOENCODING="")
+    result = subprocess.run([sys.executable, "-m", "topictag", "tag", str(tmp_path), "--format", "jsonl"], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    [record] = records(result.stdout.decode("utf-8"))
+    assert record["source"].endswith("é.txt")

@@ -52,6 +52,7 @@ def test_unusable_shipped_model_is_rebuilt_once_into_topictag_home(monkeypatch, 
         default.default_model.cache_clear()
 
 
+@pytest.mark.filterwarnings("ignore:rebuilding the default model")
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
 def test_an_unwritable_home_still_gives_a_working_rebuilt_model(monkeypatch, tmp_path):
     home = tmp_path / "locked"
@@ -68,6 +69,7 @@ def test_an_unwritable_home_still_gives_a_working_rebuilt_model(monkeypatch, tmp
         home.chmod(0o700)
 
 
+@pytest.mark.filterwarnings("ignore:rebuilding the default model")
 def test_an_unwritable_home_is_a_warning_even_as_root(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the home folder should be")

@@ -114,8 +114,9 @@ def test_a_fifo_named_explicitly_is_read_as_a_stream(tmp_path):
 def test_reads_of_devices_and_stdin_are_bounded():
     assert read_document("/dev/zero", max_bytes=1 << 20).error == "binary file, not text"
     code = "from topictag.inputs import read_document; print(read_document('-', max_bytes=100000).error)"
-    result = subprocess.run([sys.executable, "-c", code], stdin=subprocess.Popen(["yes", "Tariffs on steel"], stdout=subprocess.PIPE).stdout,
-                            capture_output=True, text=True, timeout=60)
+    with subprocess.Popen(["yes", "Tariffs on steel"], stdout=subprocess.PIPE) as endless:
+        result = subprocess.run([sys.executable, "-c", code], stdin=endless.stdout, capture_output=True, text=True, timeout=60)
+        endless.kill()
     assert result.stdout.strip() == "file too large (more than limit 97.7 KiB; raise --max-bytes)"
 
 

@@ -24,7 +24,7 @@ from itertools import chain, islice
 
 from .corpus import jsonl_lines
 from .errors import DataError, TopictagError
-from .inputs import Document, InputOptions, is_jsonl, is_table, iter_documents, parse_row_line, read_document, split_lines
+from .inputs import Document, InputOptions, is_jsonl, is_table, iter_documents, parse_row_line, read_document, source_name
 from .outputs import json_line, skip_done
 
 CHUNK_SIZE = 512
@@ -62,9 +62,9 @@ def _jsonl_items(path: str, options: InputOptions) -> Iterator[_JsonLine | Docum
         for number, line in jsonl_lines(path, options.max_bytes):
             yield _JsonLine(path, number, line)
     except OSError as error:
-        yield Document(path, error=f"cannot read: {error.strerror or error}")
+        yield Document(source_name(path), error=f"cannot read: {error.strerror or error}")
     except DataError as error:
-        yield Document(path, error=str(error))
+        yield Document(source_name(path), error=str(error))
 
 
 def read_item(item, options: InputOptions) -> Document:
@@ -81,9 +81,9 @@ def pending_items(items: Iterable, done: Counter, options: InputOptions) -> Iter
 
     def source(item):
         if isinstance(item, str):
-            return item
+            return source_name(item)
         if isinstance(item, _JsonLine) and not options.id_col:
-            return f"{item.path}:{item.number}"
+            return f"{source_name(item.path)}:{item.number}"
         return read_item(item, options).source
 
     if options.id_col:  # a row's source is its id: parse each line once, here

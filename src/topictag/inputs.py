@@ -47,6 +47,14 @@ class InputOptions:
     tables: bool = True  # read .csv/.tsv/.jsonl/.parquet inputs as tables (one document per row)
 
 
+def source_name(path: str) -> str:
+    """How a path appears in records: its bytes read as UTF-8 whatever the locale's file-system encoding
+    (bytes that are not UTF-8 stay surrogate escapes, written out as ``\\udcXX``)."""
+    if path.isascii():
+        return path
+    return os.fsencode(path).decode("utf-8", "surrogateescape")
+
+
 def is_table(path: str, options: InputOptions) -> bool:
     return options.tables and path != "-" and Path(path).suffix.lower() in TABLE_SUFFIXES
 
@@ -117,7 +125,7 @@ def _walk(folder: Path) -> Iterator[str | Document]:
             with os.scandir(directory) as scan:
                 entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
         except OSError as error:
-            yield Document(directory, error=f"cannot read folder: {error.strerror or error}")
+            yield Document(source_name(directory), error=f"cannot read folder: {error.strerror or error}")
             continue
         subfolders = []
         for entry in entries:
@@ -141,13 +149,13 @@ def _file_or_problem(path: str) -> str | Document:
         mode = os.stat(path).st_mode
     except OSError as error:
         if error.errno == errno.ELOOP:
-            return Document(path, error="cannot read: symbolic link loop")
+            return Document(source_name(path), error="cannot read: symbolic link loop")
         if error.errno == errno.ENOENT and os.path.lexists(path):
-            return Document(path, error="cannot read: broken symbolic link")
-        return Document(path, error=f"cannot read: {error.strerror or error}")
+            return Document(source_name(path), error="cannot read: broken symbolic link")
+        return Document(source_name(path), error=f"cannot read: {error.strerror or error}")
     if stat.S_ISREG(mode):
         return path
-    return Document(path, error=f"not a regular file ({_file_type(mode)}); name it explicitly to read it as a stream")
+    return Document(source_name(path), error=f"not a regular file ({_file_type(mode)}); name it explicitly to read it as a stream")
 
 
 def _file_type(mode: int) -> str:
@@ -189,7 +197,7 @@ def _glob(pattern: str) -> Iterator[str | Document]:
                 subfolders.append((entry.path, shown + entry.name + os.sep, after))
             elif len(components) in after and not (entry.is_symlink() and _is_link_to_folder(entry.path)):
                 found = _file_or_problem(entry.path)
-                yield shown + entry.name if isinstance(found, str) else Document(shown + entry.name, error=found.error)
+                yield shown + entry.name if isinstance(found, str) else Document(source_name(shown + entry.name), error=found.error)
         stack.extend(reversed(subfolders))
 
 
@@ -328,34 +336,34 @@ def read_document(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
         else:
             info = os.stat(path)
             if stat.S_ISDIR(info.st_mode):
-                return Document(path, error="cannot read: is a folder")
+                return Document(source_name(path), error="cannot read: is a folder")
             if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-                return Document(path, error=_too_large(info.st_size, max_bytes))
+                return Document(source_name(path), error=_too_large(info.st_size, max_bytes))
             with open(path, "rb") as handle:
                 data = _read_bounded(handle, max_bytes)
     except _TooLarge:
-        return Document(path, error=_too_large(None, max_bytes))
+        return Document(source_name(path), error=_too_large(None, max_bytes))
     except _Binary:
-        return Document(path, error="binary file, not text")
+        return Document(source_name(path), error="binary file, not text")
     except OSError as error:
-        return Document(path, error=f"cannot read: {error.strerror or error}")
+        return Document(source_name(path), error=f"cannot read: {error.strerror or error}")
     return document_from_bytes(path, data)
 
 
 def document_from_bytes(path: str, data: bytes) -> Document:
     if looks_binary(data):
-        return Document(path, error="binary file, not text")
+        return Document(source_name(path), error="binary file, not text")
     try:
         text, encoding = decode(data)
     except DataError as error:
-        return Document(path, error=str(error))
+        return Document(source_name(path), error=str(error))
     extra = {} if encoding == "utf-8" else {"encoding": encoding}
     if path != "-" and Path(path).suffix.lower() in HTML_SUFFIXES:
         text, extractor = extract_html(text)
         extra["extractor"] = extractor
     if not text.strip():
-        return Document(path, error="empty text", extra=extra)
-    return Document(path, text, extra=extra)
+        return Document(source_name(path), error="empty text", extra=extra)
+    return Document(source_name(path), text, extra=extra)
 
 
 def _too_large(size: int | None, max_bytes: int) -> str:
@@ -441,13 +449,13 @@ def table_documents(path: str, options: InputOptions, batch_size: int = 512) -> 
     """One document per row; a table that breaks partway gives an error document and the run goes on."""
     try:
         for number, row, problem in table_rows(Path(path), replace_undecodable=True, batch_size=batch_size, max_line_bytes=options.max_bytes):
-            yield Document(f"{path}:{number}", error=row_problem(problem)) if problem else row_document(path, number, row, options)
+            yield Document(f"{source_name(path)}:{number}", error=row_problem(problem)) if problem else row_document(path, number, row, options)
     except DataError as error:
-        yield Document(path, error=str(error).removeprefix(f"{path}: "))
+        yield Document(source_name(path), error=str(error).removeprefix(f"{path}: "))
 
 
 def row_document(path: str, number: int, row: dict, options: InputOptions) -> Document:
-    source = f"{path}:{number}"
+    source = f"{source_name(path)}:{number}"
     if options.id_col and not is_missing(row.get(options.id_col)):
         source = str(row[options.id_col])
     extra = {column: plain_value(row.get(column)) for column in options.keep_cols}
@@ -464,10 +472,10 @@ def row_document(path: str, number: int, row: dict, options: InputOptions) -> Do
 def parse_row_line(path: str, number: int, line: str | None, options: InputOptions) -> Document:
     """The document of one raw JSONL line (``None``: the line was longer than ``max_bytes``)."""
     if line is None:
-        return Document(f"{path}:{number}", error=f"line longer than {format_bytes(options.max_bytes)}; raise --max-bytes")
+        return Document(f"{source_name(path)}:{number}", error=f"line longer than {format_bytes(options.max_bytes)}; raise --max-bytes")
     row, problem = parse_json_row(line)
     if problem:
-        return Document(f"{path}:{number}", error=row_problem(problem))
+        return Document(f"{source_name(path)}:{number}", error=row_problem(problem))
     return row_document(path, number, row, options)
 
 
