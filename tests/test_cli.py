@@ -109,6 +109,9 @@ def test_evaluate_prints_report_and_json(model_file, tiny_csv):
     assert result.exit_code == 0 and "precision" in result.stdout and "Confusion" in result.stdout
     report = json.loads(invoke("evaluate", tiny_csv, "--model", model_file, "--format", "json").stdout)
     assert report["n"] == 72 and report["micro"]["f1"] > 0.9
+    calibration = report["calibration"]["trade"]
+    assert 0 <= calibration["brier"] <= 1 and 0 <= calibration["ece"] <= 1 and sum(r["texts"] for r in calibration["reliability"]) == 72
+    assert "Calibration" in result.stdout and "Reliability" in result.stdout
 
 
 def test_info_shows_metadata_and_metrics(model_file):

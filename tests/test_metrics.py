@@ -13,3 +13,14 @@ def test_per_label_micro_macro_and_confusion():
     assert report["exact_match"] == 0.25
     # rows: true label; columns: predicted top label (health, trade, other)
     assert report["confusion"]["matrix"] == [[0, 1, 1], [0, 2, 0], [1, 0, 0]]
+
+
+def test_calibration_of_perfect_and_overconfident_probabilities():
+    from topictag.metrics import calibration_report
+
+    gold = [[1], [0], [1], [0]]
+    perfect = calibration_report([[1.0], [0.0], [1.0], [0.0]], gold, ["trade"])["trade"]
+    assert perfect["brier"] == 0.0 and perfect["ece"] == 0.0
+    overconfident = calibration_report([[0.95], [0.95], [0.95], [0.95]], gold, ["trade"])["trade"]
+    assert overconfident["ece"] == 0.45 and overconfident["brier"] == round((0.05**2 * 2 + 0.95**2 * 2) / 4, 4)
+    assert overconfident["reliability"] == [{"bin": "0.9-1.0", "texts": 4, "mean_probability": 0.95, "observed": 0.5}]

@@ -1,19 +1,32 @@
-"""Evaluate `topictag segment` against its baselines; optionally tune the decoder.
+"""Evaluate `topictag segment` on the held-out annotated pages, against baselines; optionally tune the decoder.
 
-    python training/evaluate_segments.py                     # annotated documents in labels/segments/
+    python training/evaluate_segments.py                  # held-out pages of labels/segments/
     python training/evaluate_segments.py --bbc ../shared/data/bbc.jsonl   # plus the synthetic BBC check
-    python training/evaluate_segments.py --tune              # grid-search the switch penalties first
+    python training/evaluate_segments.py --tune           # grid-search the decoder on the training pages first
 
-Figures (averaged over documents; computed over content units, k = half the mean reference segment length):
-Pk, WindowDiff, boundary precision/recall/F1, and the share of content characters given the right label.
-Systems: topictag (Viterbi decoding), no smoothing (each unit labeled alone), TextTiling (nltk) boundaries
-labeled by majority vote of the units' own labels, and for BBC the trivial baselines (no boundary; a boundary
-after every paragraph).
+Held-out pages: every page whose number is divisible by 5 (training/annotated.py); the furniture and
+boundary models never saw them. Figures, over all held-out stories and characters:
+
+- furniture lines: precision and recall of the lines called furniture (gold: lines of furniture parts), and
+  how many of the furniture lines outside every story are recognised;
+- story boundaries: precision / recall / F1 of the lines where a story starts;
+- stories right and own segment: the predicted segment that covers most of a story has its label, holds at
+  least half of the story's characters, and at least half of its own characters are that story's;
+- stories mostly right: more than half of a story's characters are in segments with its label;
+- content characters right: characters of stories inside segments with the story's label;
+- furniture characters in a story segment / given a topic: furniture outside every gold story covered by a
+  predicted story segment (of any label / of a topic other than ``other``);
+- Pk and WindowDiff over content lines (k = half the mean story length in lines).
+
+Systems: topictag; topictag with the old pattern list in place of the learned furniture model; topictag with
+jusText's paragraph classifier (each line wrapped as a paragraph, default English settings) in its place;
+topictag with ``merge=True``; no smoothing (each unit labeled alone); TextTiling (nltk) labeled by majority.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import itertools
 import json
 import random
@@ -25,95 +38,156 @@ from pathlib import Path
 
 import numpy as np
 
-from topictag import default_model, load
-from topictag.metrics import boundary_prf, half_mean_segment_length, pk, windowdiff
-from topictag.segment import Segment, Segmenter, split_units
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from annotated import GoldPage, Story, read_pages, split  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from topictag import default_model, load  # noqa: E402
+from topictag.furniture import compile_patterns, document_lines, is_menu_line  # noqa: E402
+from topictag.metrics import pk, windowdiff  # noqa: E402
+from topictag.segment import DEFAULT_FURNITURE_PATTERNS, Segment, Segmenter  # noqa: E402
+
+
+# ---- furniture baselines, usable in place of the learned model ------------------------------------
 
 
 @dataclass(frozen=True)
-class GoldDocument:
-    id: str
-    text: str
-    spans: list  # (start, end, label) of gold content segments, in order
+class PatternFurniture:
+    """topictag 0.1's rule: a line is furniture if a pattern of the list matches it whole, or it is a menu."""
+
+    threshold: float = 0.5
+
+    def probabilities(self, text, lines, patterns=DEFAULT_FURNITURE_PATTERNS, features=None):
+        compiled = compile_patterns(tuple(DEFAULT_FURNITURE_PATTERNS))
+        strings = [text[line.start : line.end] for line in lines]
+        return np.array([float(len(s) <= 200 and (bool(compiled.fullmatch(s)) or is_menu_line(s))) for s in strings])
 
 
-def read_annotated(folder: Path) -> list[GoldDocument]:
-    """Documents of labels/segments/: consecutive content parts with one label form one gold segment."""
-    documents = []
-    for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        text, spans, position, previous = "", [], 0, None
-        for part in data["parts"]:
-            start, end = position, position + len(part["text"])
-            text += part["text"]
-            position = end
-            if part["label"] == "furniture":
-                previous = None
-                continue
-            s, e = _strip(text, start, end)
-            if previous is not None and spans and spans[-1][2] == part["label"]:
-                spans[-1] = (spans[-1][0], e, part["label"])
-            elif e > s:
-                spans.append((s, e, part["label"]))
-            previous = part["label"]
-        documents.append(GoldDocument(data["id"], text, spans))
-    return documents
+@dataclass(frozen=True)
+class JusTextFurniture:
+    """jusText's paragraph classifier with its default English settings, each line wrapped as a paragraph."""
+
+    threshold: float = 0.5
+
+    def probabilities(self, text, lines, patterns=None, features=None):
+        import justext
+
+        strings = [text[line.start : line.end] for line in lines]
+        page = "<html><body>" + "".join(f"<p>{html.escape(s)}</p>" for s in strings) + "</body></html>"
+        paragraphs = justext.justext(page.encode("utf-8"), justext.get_stoplist("English"))
+        if len(paragraphs) != len(strings):  # jusText dropped or merged a paragraph: match by text
+            good = {p.text.strip() for p in paragraphs if p.class_type == "good"}
+            return np.array([float(" ".join(s.split()) not in good) for s in strings])
+        return np.array([float(p.class_type != "good") for p in paragraphs])
 
 
-def _strip(text, start, end):
-    chunk = text[start:end]
-    return start + len(chunk) - len(chunk.lstrip()), start + len(chunk.rstrip())
+# ---- scoring ---------------------------------------------------------------------------------------
 
 
-# ---- scoring one segmentation against gold ---------------------------------------------------------
+def _chars(text, start, end) -> np.ndarray:
+    return np.array([not c.isspace() for c in text[start:end]], dtype=bool)
 
 
-def score(document: GoldDocument, predicted: list[Segment]) -> dict:
-    units = [u for u in split_units(document.text) if _span_index(document.spans, u.start) is not None]
-    gold_ids = [_span_index(document.spans, u.start) for u in units]
-    predicted_spans = [(s.start, s.end, s.label) for s in predicted]
+def score_page(page: GoldPage, segments: list[Segment], furniture_decisions=None) -> dict:
+    text = page.text
+    n = len(text)
+    stories = [s for s in segments if s.kind == "story"]
+    visible = np.array([not c.isspace() for c in text], dtype=bool)
+    # gold: each character's story (or -1), content characters
+    gold_story = np.full(n, -1)
+    for k, story in enumerate(page.stories):
+        for start, end in story.ranges:
+            gold_story[start:end] = k
+    gold_story[~visible] = -1
+    inside_gold_span = np.zeros(n, dtype=bool)
+    for story in page.stories:
+        inside_gold_span[story.start : story.end] = True
+    # predicted: each character's segment (or -1) and label
+    seg_of = np.full(n, -1)
+    for j, s in enumerate(stories):
+        seg_of[s.start : s.end] = j
+    labels = [s.label for s in stories]
+    result = {"stories": len(page.stories), "own": 0, "mostly": 0, "content_chars": 0, "content_right": 0}
+    for k, story in enumerate(page.stories):
+        mine = gold_story == k
+        total = int(mine.sum())
+        result["content_chars"] += total
+        right = sum(int((mine & (seg_of == j)).sum()) for j in range(len(stories)) if labels[j] == story.label)
+        result["content_right"] += right
+        result["mostly"] += right * 2 > total
+        covering = seg_of[mine]
+        covering = covering[covering >= 0]
+        if len(covering):
+            j = int(np.bincount(covering).argmax())
+            overlap = int((mine & (seg_of == j)).sum())
+            own_chars = int((visible & (seg_of == j)).sum())
+            result["own"] += labels[j] == story.label and overlap * 2 >= total and overlap * 2 >= own_chars
+    furniture_chars = visible & ~inside_gold_span
+    result["furniture_chars"] = int(furniture_chars.sum())
+    in_segment = furniture_chars & (seg_of >= 0)
+    result["furniture_in_story"] = int(in_segment.sum())
+    topical = np.array([lab is not None and lab != "other" for lab in labels] + [False])
+    result["furniture_topic"] = int((in_segment & topical[seg_of]).sum())
+    # lines: furniture recognition and story starts
+    predicted_furniture = furniture_decisions if furniture_decisions is not None else [seg_of[line.start] < 0 for line in page.lines]
+    gold_f = np.array(page.line_furniture)
+    pred_f = np.array(predicted_furniture, dtype=bool)
+    outside = np.array([not inside_gold_span[line.start] for line in page.lines])
+    result.update(
+        f_tp=int((gold_f & pred_f).sum()), f_fp=int((~gold_f & pred_f).sum()), f_fn=int((gold_f & ~pred_f).sum()),
+        outside_furniture_lines=int((gold_f & outside).sum()), outside_recognised=int((gold_f & outside & pred_f).sum()),
+    )
+    line_index = {line.start: i for i, line in enumerate(page.lines)}
+    gold_starts = {_line_of(page.lines, s.start) for s in page.stories}
+    pred_starts = {_line_of(page.lines, s.start) for s in stories}
+    result.update(b_tp=len(gold_starts & pred_starts), b_pred=len(pred_starts), b_gold=len(gold_starts))
+    # Pk / WindowDiff over gold content lines
+    content_lines = [i for i, f in enumerate(page.line_furniture) if not f]
+    ref_ids = [page.line_story[i] for i in content_lines]
     hyp_ids, last = [], -1
-    for u in units:
-        found = _span_index(predicted_spans, u.start)
-        last = last if found is None else found
+    for i in content_lines:
+        j = seg_of[page.lines[i].start]
+        last = last if j < 0 else j
         hyp_ids.append(last)
-    reference, hypothesis = _boundaries(gold_ids), _boundaries(hyp_ids)
-    k = half_mean_segment_length(reference)
-    return {
-        "pk": pk(reference, hypothesis, k),
-        "windowdiff": windowdiff(reference, hypothesis, k),
-        **{f"boundary_{key}": value for key, value in boundary_prf(reference, hypothesis).items() if key != "support"},
-        "label_chars": _label_char_share(document, predicted_spans),
-    }
+    reference, hypothesis = _boundaries(ref_ids), _boundaries(hyp_ids)
+    k = max(1, round(len(reference) / (sum(reference[:-1]) + 1) / 2)) if reference else 1
+    result["pk"] = pk(reference, hypothesis, k) if len(reference) > k else 0.0
+    result["windowdiff"] = windowdiff(reference, hypothesis, k) if len(reference) > k else 0.0
+    del line_index
+    return result
 
 
-def _span_index(spans, position):
-    for i, (start, end, _) in enumerate(spans):
-        if start <= position < end:
+def _line_of(lines, position) -> int:
+    for i, line in enumerate(lines):
+        if line.start <= position < line.end or position < line.start:
             return i
-    return None
+    return len(lines) - 1
 
 
 def _boundaries(ids):
     return [int(a != b) for a, b in zip(ids, ids[1:])] + [0]
 
 
-def _label_char_share(document, predicted_spans) -> float:
-    labels = np.full(len(document.text), "", dtype=object)
-    for start, end, label in predicted_spans:
-        labels[start:end] = label
-    right = total = 0
-    for start, end, label in document.spans:
-        content = np.array([not c.isspace() for c in document.text[start:end]])
-        total += content.sum()
-        right += (content & (labels[start:end] == label)).sum()
-    return right / total if total else 1.0
-
-
-def mean_scores(rows: list[dict]) -> dict:
-    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+def summarise(rows: list[dict]) -> dict:
+    total = {key: sum(row[key] for row in rows) for key in rows[0] if key not in ("pk", "windowdiff")}
+    precision = total["f_tp"] / max(total["f_tp"] + total["f_fp"], 1)
+    recall = total["f_tp"] / max(total["f_tp"] + total["f_fn"], 1)
+    b_precision = total["b_tp"] / max(total["b_pred"], 1)
+    b_recall = total["b_tp"] / max(total["b_gold"], 1)
+    return {
+        "furniture_precision": precision,
+        "furniture_recall": recall,
+        "furniture_lines_recognised": f"{total['outside_recognised']} of {total['outside_furniture_lines']}",
+        "boundary_precision": b_precision,
+        "boundary_recall": b_recall,
+        "boundary_f1": 2 * b_precision * b_recall / (b_precision + b_recall) if b_precision + b_recall else 0.0,
+        "stories_own_segment": total["own"] / total["stories"],
+        "stories_mostly_right": total["mostly"] / total["stories"],
+        "content_chars_right": total["content_right"] / total["content_chars"],
+        "furniture_chars_in_story": total["furniture_in_story"] / max(total["furniture_chars"], 1),
+        "furniture_chars_topic": total["furniture_topic"] / max(total["furniture_chars"], 1),
+        "pk": float(np.mean([row["pk"] for row in rows])),
+        "windowdiff": float(np.mean([row["windowdiff"] for row in rows])),
+    }
 
 
 # ---- systems ---------------------------------------------------------------------------------------
@@ -131,7 +205,9 @@ def texttiling(segmenter: Segmenter, text: str) -> list[Segment]:
     unit_labels = replace(segmenter, smoothing=False).segment(text)
     segments, position = [], 0
     for tile in tiles:
-        start, end = _strip(text, position, position + len(tile))
+        chunk = text[position : position + len(tile)]
+        start = position + len(chunk) - len(chunk.lstrip())
+        end = position + len(chunk.rstrip())
         position += len(tile)
         if end <= start:
             continue
@@ -145,66 +221,80 @@ def texttiling(segmenter: Segmenter, text: str) -> list[Segment]:
     return segments
 
 
-def trivial(text: str, every_paragraph: bool, label: str) -> list[Segment]:
-    """No boundary at all, or a boundary at every blank line; labels from the majority is not attempted."""
-    if not every_paragraph:
-        start, end = _strip(text, 0, len(text))
-        return [Segment(start, end, label, 0.0, text[start:end])]
-    segments, position = [], 0
-    for paragraph in text.split("\n\n"):
-        start, end = _strip(text, position, position + len(paragraph))
-        position += len(paragraph) + 2
-        if end > start:
-            segments.append(Segment(start, end, label, 0.0, text[start:end]))
-    return segments
-
-
-def evaluate(documents, segmenter: Segmenter, baselines: bool = True, trivial_label: str | None = None) -> dict:
-    systems = {"topictag": segmenter.segment, "no smoothing": replace(segmenter, smoothing=False).segment}
+def systems(segmenter: Segmenter, baselines: bool = True) -> dict:
+    found = {"topictag": segmenter}
     if baselines:
-        systems["TextTiling + majority label"] = lambda text: texttiling(segmenter, text)
-    if trivial_label:
-        systems["no boundary"] = lambda text: trivial(text, False, trivial_label)
-        systems["boundary at every paragraph"] = lambda text: trivial(text, True, trivial_label)
-    return {name: mean_scores([score(d, run(d.text)) for d in documents]) for name, run in systems.items()}
+        found["topictag, furniture by the old pattern list"] = replace(segmenter, furniture_model=PatternFurniture())
+        found["topictag, furniture by jusText"] = replace(segmenter, furniture_model=JusTextFurniture())
+        found["topictag --merge"] = replace(segmenter, merge=True)
+        found["no smoothing (each unit alone)"] = replace(segmenter, smoothing=False)
+        found["TextTiling + majority label"] = "texttiling"
+    return found
 
 
-def tune(documents, model) -> Segmenter:
-    """Grid-search the switch penalties and minimum run length for the lowest mean Pk (ties: label share)."""
+def evaluate(pages: list[GoldPage], segmenter: Segmenter, baselines: bool = True) -> dict:
+    results = {}
+    for name, system in systems(segmenter, baselines).items():
+        rows = []
+        for page in pages:
+            if system == "texttiling":
+                segments = texttiling(segmenter, page.text)
+                rows.append(score_page(page, segments, furniture_decisions=[False] * len(page.lines)))
+                continue
+            segments = system.segment(page.text)
+            decisions = _furniture_decisions(system, page)
+            rows.append(score_page(page, segments, decisions))
+        results[name] = summarise(rows)
+    return results
+
+
+def _furniture_decisions(segmenter: Segmenter, page: GoldPage):
+    from topictag.furniture import default_furniture_model
+
+    model = segmenter.furniture_model or default_furniture_model()
+    return list(model.probabilities(page.text, page.lines) >= model.threshold)
+
+
+# ---- tuning the decoder on the training pages --------------------------------------------------------
+
+
+def tune(pages, model) -> Segmenter:
     best = None
-    for line, paragraph, headline, min_units in itertools.product([1, 2, 3, 4], [4, 6, 8, 12], [0.0, 1, 2], [1, 2]):
-        segmenter = Segmenter(model, line_penalty=line, paragraph_penalty=paragraph, headline_penalty=headline, min_segment_units=min_units)  # sentence_penalty stays at its default
-        figures = mean_scores([score(d, segmenter.segment(d.text)) for d in documents])
-        key = (round(figures["pk"], 4), -figures["label_chars"])
+    for line, paragraph, min_units in itertools.product([4, 6, 8, 12], [6, 8, 12, 16], [4, 6, 10]):
+        segmenter = Segmenter(model, line_penalty=line, paragraph_penalty=paragraph, min_shift_units=min_units)
+        figures = summarise([score_page(p, segmenter.segment(p.text)) for p in pages])
+        key = (-round(figures["stories_own_segment"], 4), round(figures["pk"], 4))
         if best is None or key < best[0]:
             best = (key, segmenter)
-            print(f"  line={line} paragraph={paragraph} headline={headline} min_units={min_units}: Pk={figures['pk']:.4f} labels={figures['label_chars']:.4f}", file=sys.stderr)
+            print(f"  line={line} paragraph={paragraph} min_shift_units={min_units}: own={figures['stories_own_segment']:.4f} Pk={figures['pk']:.4f}", file=sys.stderr)
     return best[1]
 
 
 # ---- BBC synthetic documents ------------------------------------------------------------------------
 
 
-def bbc_documents(path: Path, n_documents: int = 200, seed: int = 0):
+def bbc_pages(path: Path, n_documents: int = 200, seed: int = 0):
     """Half of BBC for training, the other half concatenated into documents of 3-6 articles (neighbours differ)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     rng = random.Random(seed)
     rng.shuffle(rows)
     train, test = rows[::2], rows[1::2]
-    documents = []
+    pages = []
     for d in range(n_documents):
         articles = []
         for _ in range(rng.randint(3, 6)):
             choices = [r for r in test if not articles or r["labels"][0] != articles[-1]["labels"][0]]
             articles.append(rng.choice(choices))
-        text, spans = "", []
+        text, stories = "", []
         for article in articles:
             body = article["text"].strip()
             start = len(text)
             text += body + "\n\n"
-            spans.append((start, start + len(body), article["labels"][0]))
-        documents.append(GoldDocument(f"bbc-synthetic-{d:03d}", text, spans))
-    return train, documents
+            stories.append(Story(start, start + len(body), article["labels"][0], ((start, start + len(body)),)))
+        lines = document_lines(text)
+        line_story = [next(k for k, s in enumerate(stories) if s.start <= line.start < s.end) for line in lines]
+        pages.append(GoldPage(f"bbc-synthetic-{d:03d}", "bbc", (), text, lines, [False] * len(lines), line_story, stories))
+    return train, pages
 
 
 def train_bbc_model(train_rows, folder: Path) -> Path:
@@ -217,37 +307,51 @@ def train_bbc_model(train_rows, folder: Path) -> Path:
 
 # ---- report ----------------------------------------------------------------------------------------
 
+COLUMNS = [
+    ("furniture_precision", "furniture P"), ("furniture_recall", "furniture R"), ("furniture_lines_recognised", "furniture lines outside stories recognised"),
+    ("boundary_precision", "boundary P"), ("boundary_recall", "boundary R"), ("boundary_f1", "boundary F1"),
+    ("stories_own_segment", "stories right and own segment"), ("stories_mostly_right", "stories mostly right"),
+    ("content_chars_right", "content chars right"), ("furniture_chars_in_story", "furniture chars in a story"),
+    ("furniture_chars_topic", "furniture chars given a topic"), ("pk", "Pk"), ("windowdiff", "WindowDiff"),
+]
+
 
 def markdown(results: dict, title: str) -> str:
-    lines = [f"**{title}**", "", "| system | Pk | WindowDiff | boundary P | boundary R | boundary F1 | right-label chars |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, f in results.items():
-        lines.append(
-            f"| {name} | {f['pk']:.3f} | {f['windowdiff']:.3f} | {f['boundary_precision']:.3f} | {f['boundary_recall']:.3f} | {f['boundary_f1']:.3f} | {f['label_chars']:.3f} |"
-        )
+    lines = [f"**{title}**", "", "| figure | " + " | ".join(results) + " |", "|---|" + "---:|" * len(results)]
+    for key, name in COLUMNS:
+        cells = [f"{r[key]:.3f}" if isinstance(r[key], float) else str(r[key]) for r in results.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--annotated", type=Path, default=ROOT / "labels" / "segments")
-    parser.add_argument("--model", type=Path, help="model for the annotated documents (default: the default model)")
+    parser.add_argument("--model", type=Path, help="model for the annotated pages (default: the default model)")
     parser.add_argument("--bbc", type=Path, help="bbc.jsonl: also run the synthetic BBC check")
-    parser.add_argument("--tune", action="store_true", help="grid-search the decoder on the annotated documents first")
+    parser.add_argument("--tune", action="store_true", help="grid-search the decoder on the training pages first")
+    parser.add_argument("--training-pages", action="store_true", help="also report on the training pages")
+    parser.add_argument("--no-baselines", action="store_true")
     args = parser.parse_args()
 
     model = load(args.model) if args.model else default_model()
-    documents = read_annotated(args.annotated)
-    segmenter = tune(documents, model) if args.tune else Segmenter(model)
-    print(f"Decoder: sentence_penalty={segmenter.sentence_penalty} line_penalty={segmenter.line_penalty} paragraph_penalty={segmenter.paragraph_penalty} "
-          f"headline_penalty={segmenter.headline_penalty} min_segment_units={segmenter.min_segment_units}\n")
-    print(markdown(evaluate(documents, segmenter), f"Annotated documents: {len(documents)} from {args.annotated.name}/"))
+    training, heldout = split(read_pages())
+    segmenter = tune(training, model) if args.tune else Segmenter(model)
+    print(f"Decoder: line_penalty={segmenter.line_penalty} paragraph_penalty={segmenter.paragraph_penalty} "
+          f"sentence_penalty={segmenter.sentence_penalty} min_shift_units={segmenter.min_shift_units}\n")
+    stories = sum(len(p.stories) for p in heldout)
+    print(markdown(evaluate(heldout, segmenter, not args.no_baselines), f"Held-out annotated pages: {len(heldout)} pages, {stories} stories"))
+    if args.training_pages:
+        print()
+        print(markdown(evaluate(training, segmenter, False), f"Training pages: {len(training)}"))
     if args.bbc:
-        train_rows, bbc = bbc_documents(args.bbc)
+        train_rows, bbc = bbc_pages(args.bbc)
         with tempfile.TemporaryDirectory() as folder:
             bbc_model = load(train_bbc_model(train_rows, Path(folder)))
-        bbc_segmenter = replace(segmenter, model=bbc_model)
         print()
-        print(markdown(evaluate(bbc, bbc_segmenter, trivial_label="none"), f"BBC synthetic: {len(bbc)} documents of 3-6 articles, model trained on the other half"))
+        bbc_segmenter = replace(segmenter, model=bbc_model)
+        results = evaluate(bbc, bbc_segmenter, baselines=False)
+        results["TextTiling + majority label"] = summarise([score_page(p, texttiling(bbc_segmenter, p.text), [False] * len(p.lines)) for p in bbc])
+        print(markdown(results, f"BBC synthetic: {len(bbc)} documents of 3-6 articles, model trained on the other half"))
 
 
 if __name__ == "__main__":

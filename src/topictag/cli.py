@@ -356,12 +356,14 @@ def segment(
     model_path: ModelOption = None,
     format: Annotated[Optional[SegmentFormat], typer.Option("--format", "-f", help="Default: from the --output extension (.json .jsonl .html .txt), else table on a terminal, json otherwise.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here (atomically) instead of stdout.")] = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Join neighbouring stories that got the same label (topic runs instead of stories).")] = False,
+    furniture: Annotated[bool, typer.Option("--furniture", help="Also output the page furniture spans (label null, kind furniture).")] = False,
     furniture_pattern: Annotated[
-        Optional[list[str]], typer.Option("--furniture-pattern", help="Extra regular expression for non-content lines (repeatable).")
+        Optional[list[str]], typer.Option("--furniture-pattern", help="Extra regular expression: lines it matches whole are furniture (repeatable).")
     ] = None,
     max_bytes: MaxBytesOption = 64 * 1024 * 1024,
 ):
-    """Split documents into contiguous per-topic spans with exact character offsets."""
+    """Split documents into their stories, each with its topic and exact character offsets; set furniture aside."""
     from . import outputs
     from .inputs import expand_inputs, read_documents
     from .segment import DEFAULT_FURNITURE_PATTERNS
@@ -378,7 +380,7 @@ def segment(
             if document.error:
                 results.append((document, None))
             else:
-                results.append((document, model.segment(document.text, furniture_patterns=patterns)))
+                results.append((document, model.segment(document.text, furniture_patterns=patterns, merge=merge, furniture=furniture)))
         records = [
             {"source": outputs.safe_text(d.source), "error": d.error} if segments is None else {"source": outputs.safe_text(d.source), "segments": [s.to_dict() for s in segments]}
             for d, segments in results
@@ -429,7 +431,14 @@ def evaluate(
         if unknown:
             warnings.warn(f"labels the model does not know are counted as misses: {', '.join(unknown)}")
         report = evaluate_predictions(gold, [p.tags for p in predictions], model.topics_, model.negative_label, tops=[p.top for p in predictions])
+        from .metrics import calibration_report
+
+        probabilities = [[p.scores[t] for t in model.topics_] for p in predictions]
+        truth = [[t in labels for t in model.topics_] for labels in gold]
+        report["calibration"] = calibration_report(probabilities, truth, model.topics_)
     _print_report(report, format, title=f"Evaluation on {data} ({len(dataset)} examples)")
+    if format is ReportFormat.table:
+        _print_calibration(report["calibration"])
 
 
 @app.command()
@@ -550,6 +559,32 @@ def _print_report(report: dict, format: ReportFormat, title: str):
     console.print(confusion)
 
 
+def _print_calibration(calibration: dict) -> None:
+    """Brier score and expected calibration error per label, then one reliability table for all labels."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    summary = Table(title="Calibration (Brier score, expected calibration error over 10 bins)", title_justify="left")
+    for column in ("label", "brier", "ece", "positives"):
+        summary.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in calibration.items():
+        summary.add_row(label, f"{row['brier']:.4f}", f"{row['ece']:.4f}", str(row["positives"]))
+    console.print(summary)
+    reliability = Table(title="Reliability (per probability bin: texts, observed frequency)", title_justify="left")
+    reliability.add_column("bin")
+    for label in calibration:
+        reliability.add_column(label, justify="right")
+    bins = [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in range(10)]
+    for name in bins:
+        cells = []
+        for row in calibration.values():
+            found = next((r for r in row["reliability"] if r["bin"] == name), None)
+            cells.append(f"{found['texts']}: {found['observed']:.2f}" if found else "")
+        reliability.add_row(name, *cells)
+    console.print(reliability)
+
+
 def _table_text(table, to_terminal: bool) -> str:
     from rich.console import Console
 
@@ -574,7 +609,8 @@ def _segment_table_text(records: list[dict], to_terminal: bool) -> str:
         for s in record.get("segments", []):
             preview = " ".join(s["text"].split())
             preview = preview if len(preview) <= 70 else preview[:67] + "..."
-            table.add_row(escape(record["source"]), str(s["start"]), str(s["end"]), str(s["label"]), f"{s['score']:.2f}", escape(preview))
+            label = "(furniture)" if s.get("kind") == "furniture" else str(s["label"])
+            table.add_row(escape(record["source"]), str(s["start"]), str(s["end"]), label, f"{s['score']:.2f}", escape(preview))
     return _table_text(table, to_terminal)
 
 

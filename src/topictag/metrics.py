@@ -101,3 +101,36 @@ def boundary_prf(reference: Sequence[int], hypothesis: Sequence[int]) -> dict:
     ref = {i for i, b in enumerate(reference) if b}
     hyp = {i for i, b in enumerate(hypothesis) if b}
     return _prf(len(ref & hyp), len(hyp - ref), len(ref - hyp))
+
+
+# ---- calibration -------------------------------------------------------------------------------
+
+
+def calibration_report(probabilities, gold, labels: Sequence[str], bins: int = 10) -> dict:
+    """How far each label's probabilities are from the observed frequencies.
+
+    ``probabilities`` and ``gold`` are (texts x labels): predicted probability and 0/1 truth. Per label:
+    the Brier score (mean squared error of the probability), the expected calibration error (ECE: the
+    count-weighted mean gap between mean probability and observed frequency over ``bins`` equal-width bins),
+    and the reliability table (per bin: texts, mean probability, observed frequency).
+    """
+    import numpy as np
+
+    probabilities = np.asarray(probabilities, dtype=float)
+    gold = np.asarray(gold, dtype=float)
+    report = {}
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for j, label in enumerate(labels):
+        p, y = probabilities[:, j], gold[:, j]
+        which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)
+        table, ece = [], 0.0
+        for b in range(bins):
+            members = which == b
+            n = int(members.sum())
+            if not n:
+                continue
+            mean_p, observed = float(p[members].mean()), float(y[members].mean())
+            ece += n / len(p) * abs(mean_p - observed)
+            table.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "texts": n, "mean_probability": round(mean_p, 4), "observed": round(observed, 4)})
+        report[label] = {"brier": round(float(np.mean((p - y) ** 2)), 4), "ece": round(ece, 4), "positives": int(y.sum()), "reliability": table}
+    return report

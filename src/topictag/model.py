@@ -338,11 +338,12 @@ class TopicClassifier:
         gold = [tuple(sorted(set(_as_label_set(labels)) - {self.negative_label})) for labels in y]
         return evaluate_predictions(gold, self.predict_tags(X), self.topics_, self.negative_label)["micro"]["f1"]
 
-    def tag(self, text: str, *, source: str | None = None, threshold: float | None = None, top_k: int | None = None) -> Prediction:
-        return self.tag_many([text], sources=[source], threshold=threshold, top_k=top_k)[0]
+    def tag(self, text: str, *, source: str | None = None, threshold: float | None = None, top_k: int | None = None, threshold_scale: float = 1.0) -> Prediction:
+        return self.tag_many([text], sources=[source], threshold=threshold, top_k=top_k, threshold_scale=threshold_scale)[0]
 
-    def tag_many(self, texts, *, sources=None, threshold: float | None = None, top_k: int | None = None) -> list[Prediction]:
-        """Tag each text; ``threshold`` overrides every label's own threshold, ``top_k`` caps the tags."""
+    def tag_many(self, texts, *, sources=None, threshold: float | None = None, top_k: int | None = None, threshold_scale: float = 1.0) -> list[Prediction]:
+        """Tag each text; ``threshold`` overrides every label's own threshold, ``threshold_scale`` multiplies
+        each label's own threshold (below 1: tag more readily), ``top_k`` caps the tags."""
         texts = _as_texts(texts)
         sources = list(sources) if sources is not None else [None] * len(texts)
         if len(sources) != len(texts):
@@ -350,7 +351,7 @@ class TopicClassifier:
         self._check_fitted()
         if not texts:
             return []
-        probs, passed = self._decide(texts, threshold)
+        probs, passed = self._decide(texts, threshold, threshold_scale)
         predictions = []
         for source, row, row_passed in zip(sources, probs, passed):
             tags = self._tags_from_row(row, row_passed)[:top_k]
@@ -358,11 +359,11 @@ class TopicClassifier:
             predictions.append(Prediction(source, tags, tags[0] if tags else self._fallback_top(row), scores))
         return predictions
 
-    def _decide(self, texts, threshold) -> tuple[np.ndarray, np.ndarray]:
+    def _decide(self, texts, threshold, threshold_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Topic probabilities, and which pass their threshold (``threshold`` overrides every label's own)."""
         raw, known_terms = self.scorer_.scores(texts)
         probs = self._probabilities(raw)
-        cutoffs = np.array([self.thresholds_[t] if threshold is None else threshold for t in self.topics_])
+        cutoffs = np.array([self.thresholds_[t] * threshold_scale if threshold is None else threshold for t in self.topics_])
         # A text with no word the model knows carries no evidence for any topic: it gets no tag.
         passed = (probs >= cutoffs) & (known_terms > 0)[:, None]
         return probs, passed

@@ -38,8 +38,11 @@ def _document_html(source: str, text: str, segments, colours) -> str:
     parts, position = [], 0
     for s in segments:
         parts.append(f'<span class="gap">{html.escape(text[position:s.start])}</span>')
-        title = f"{s.label} {s.score:.2f} [{s.start}:{s.end}]"
-        parts.append(f'<span class="seg" style="background:{colours.get(s.label, NEGATIVE_COLOUR)}" title="{html.escape(title)}">{html.escape(s.text)}</span>')
+        if s.kind == "furniture":
+            parts.append(f'<span class="gap furniture-span" title="furniture [{s.start}:{s.end}]">{html.escape(s.text)}</span>')
+        else:
+            title = f"{s.label} {s.score:.2f} [{s.start}:{s.end}]"
+            parts.append(f'<span class="seg" style="background:{colours.get(s.label, NEGATIVE_COLOUR)}" title="{html.escape(title)}">{html.escape(s.text)}</span>')
         position = s.end
     parts.append(f'<span class="gap">{html.escape(text[position:])}</span>')
     return f'<h2>{html.escape(source)}</h2>\n<div class="doc">{"".join(parts)}</div>\n'
