@@ -43,7 +43,7 @@ def test_save_is_atomic(tiny_model, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.topictag"]
 
 
-def test_the_shipped_format_2_bundle_of_topictag_0_1_still_loads(tmp_path):
+def test_the_shipped_default_bundle_loads(tmp_path):
     from topictag.default import DEFAULT_BUNDLE_NAME, PACKAGE_DATA
 
     model = topictag.load(PACKAGE_DATA / DEFAULT_BUNDLE_NAME)
@@ -193,26 +193,36 @@ def test_a_zip_bomb_member_is_refused_before_it_is_inflated(saved, monkeypatch):
     _refused(saved, "bundle.json is larger than")
 
 
-def test_tagging_never_reads_the_pipeline(saved):
-    import skops.io as sio
-    from sklearn.tree import DecisionTreeClassifier
-
+def test_unexpected_members_are_refused(saved):
     members = _members(saved)
-    members["pipeline.skops"] = sio.dumps(DecisionTreeClassifier())
+    members["pipeline.skops"] = b"anything at all"
     _write(saved, members)
-    model = topictag.load(saved)  # tagging never needs the pipeline ...
-    assert model.tag("Tariffs on steel").top == "trade"
-    with pytest.raises(ModelError, match="refusing to load types.*DecisionTreeClassifier"):
-        model.pipeline_  # ... and rebuilding it checks every type first
+    _refused(saved, "unexpected members pipeline.skops")
 
 
-def test_a_changed_pipeline_is_caught_by_its_checksum_when_asked_for(saved):
+def test_a_topictag_0_1_bundle_is_read_without_touching_its_pipeline(tiny_model, saved, tmp_path):
+    """Format 2: the arrays in a nested scorer.npz, no checksums, a skops pipeline that is never read."""
     members = _members(saved)
-    members["pipeline.skops"] = members["pipeline.skops"] + b"x"
-    _write(saved, members, checksums=False)
-    model = topictag.load(saved)
-    with pytest.raises(ModelError, match="pipeline.skops does not match its checksum"):
-        model.pipeline_
+    manifest = json.loads(members["bundle.json"])
+    manifest["format_version"] = 2
+    del manifest["arrays"]
+    npz = io.BytesIO()
+    np.savez(npz, **{name: np.lib.format.read_array(io.BytesIO(members[f"scorer/{name}.npy"])) for name in ("unigram_features", "bigram_keys", "bigram_features", "idf", "weights", "bias")})
+    old = tmp_path / "old.topictag"
+    _write(old, {"bundle.json": json.dumps(manifest).encode(), "scorer.npz": npz.getvalue(), "scorer.json": members["scorer.json"], "pipeline.skops": b"not even a zip: never read"})
+    assert topictag.load(old).tag("Tariffs on steel").to_dict() == tiny_model.tag("Tariffs on steel").to_dict()
+
+
+def test_the_scikit_learn_pipeline_is_rebuilt_from_the_weights(tiny_corpus, tmp_path):
+    texts, labels = tiny_corpus
+    model = TopicClassifier(classifier="cnb").fit(texts, labels)
+    model.save(tmp_path / "m.topictag")
+    pipeline = topictag.load(tmp_path / "m.topictag").pipeline_
+    from sklearn.pipeline import Pipeline
+
+    assert isinstance(pipeline, Pipeline)
+    decision = np.column_stack([e.decision_function(pipeline[0].transform(texts)) for e in pipeline[-1].estimators_])
+    assert np.allclose(decision, model.scorer_.scores(texts)[0], rtol=1e-12, atol=1e-12)
 
 
 def test_the_pipeline_is_rebuilt_on_request_and_matches(tiny_model, saved):

@@ -159,7 +159,7 @@ def test_a_file_size_limit_leaves_the_old_file_intact(tmp_path, model_file, tiny
         command = TOPICTAG + ["train", str(tiny_csv), "--out", str(out)]
     else:
         command = TOPICTAG + ["tag", str(table), "--model", str(model_file), "-o", str(out), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_limited(20_000))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_limited(4_000))
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(lines) == 1 and "file size limit" in lines[0] and "old file is unchanged" in lines[0] and "Traceback" not in result.stderr

@@ -73,3 +73,21 @@ def test_loading_a_model_and_tagging_does_not_import_sklearn(tiny_model, tmp_pat
     )
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "trade []", result.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(), max_size=80) | st.sampled_from(["Tariffs on steel", "naïve café", "x\x00yz", "\U0001f600ab", "\ud800ab"]), max_size=6))
+def test_hashed_tokens_are_exactly_the_regular_expressions(texts):
+    import re
+
+    from topictag.tokens import Vocabulary
+
+    expected = [re.findall(r"(?u)\b\w\w+\b", text) for text in texts]
+    distinct = sorted({token for tokens in expected for token in tokens})
+    known = distinct[::2] + ["zz"]
+    vocabulary = Vocabulary(known)
+    ids, docs = vocabulary.token_ids(texts)
+    found = [[] for _ in texts]
+    for token_id, doc in zip(ids.tolist(), docs.tolist()):
+        found[doc].append(known[token_id] if token_id >= 0 else None)
+    assert found == [[t if t in set(known) else None for t in tokens] for tokens in expected]

@@ -12,6 +12,7 @@ spawned elsewhere. They ignore Ctrl-C (the parent stops them) and die with the p
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -27,7 +28,11 @@ from .errors import DataError, TopictagError
 from .inputs import Document, InputOptions, is_jsonl, is_table, iter_documents, parse_row_line, read_document, source_name
 from .outputs import json_line, skip_done
 
-CHUNK_SIZE = 512
+from json.encoder import encode_basestring as _quote  # noqa: E402  the C encoder json.dumps uses
+
+CHUNK_SIZE = 2048  # work items per chunk at most
+CHUNK_CHARS = 8 << 20  # and about this many characters
+FILE_CHARS = 32 << 10  # what a file not read yet counts for (so at most 256 files per chunk)
 # Below this many work items, one process is faster than starting workers (measured with
 # training/benchmark_batch.py --crossover; see docs/BENCHMARKS.md).
 PARALLEL_MIN_ITEMS = 4096
@@ -96,18 +101,47 @@ def pending_items(items: Iterable, done: Counter, options: InputOptions) -> Iter
 _worker_model = None
 
 
+RECORD_KEYS = {"source", "tags", "top", "scores", "error"}
+
+
 def _tag_chunk(items, options, threshold, top_k, as_json, model=None) -> list[tuple]:
-    """Read and tag one chunk: a ``(record, failed)`` pair per document, in order; JSON lines if ``as_json``."""
+    """Read and tag one chunk: a ``(record, failed)`` pair per document, in order; JSON lines if ``as_json``.
+
+    JSON lines are written straight from the model's arrays (the same bytes as ``json.dumps`` of the
+    record), without building a Prediction and a dict per document.
+    """
     model = model if model is not None else _worker_model
     documents = [read_item(item, options) for item in items]
     readable = [d for d in documents if d.error is None]
-    predictions = iter(model.tag_many([d.text for d in readable], sources=[d.source for d in readable], threshold=threshold, top_k=top_k))
-    results = []
+    scores, tags, tops = model.tag_table([d.text for d in readable], threshold=threshold, top_k=top_k) if readable else ([], [], [])
+    topics = model.topics_
+    quoted = [_quote(t) for t in topics]
+    results, k = [], 0
     for document in documents:
-        record = next(predictions).to_dict() if document.error is None else {"source": document.source, "error": document.error}
+        if document.error is not None:
+            record = {"source": document.source, "error": document.error} | document.extra
+            results.append((json_line(record) if as_json else record, True))
+            continue
+        row_scores, row_tags, top = scores[k], tags[k], tops[k]
+        k += 1
+        if as_json and not (RECORD_KEYS & document.extra.keys()):
+            results.append((_json_record(document, row_scores, row_tags, top, quoted), False))
+            continue
+        record = {"source": document.source, "tags": [topics[j] for j in row_tags], "top": top, "scores": dict(zip(topics, row_scores))}
         record.update(document.extra)
-        results.append((json_line(record) if as_json else record, document.error is not None))
+        results.append((json_line(record) if as_json else record, False))
     return results
+
+
+def _json_record(document, scores, tags, top, quoted) -> str:
+    """``json.dumps(record, ensure_ascii=False) + "\\n"`` for a tagged document, assembled directly."""
+    parts = ['{"source": ', _quote(document.source), ', "tags": [', ", ".join([quoted[j] for j in tags]), '], "top": ', _quote(top), ', "scores": {']
+    parts.append(", ".join([f"{label}: {score!r}" for label, score in zip(quoted, scores)]))
+    parts.append("}")
+    for key, value in document.extra.items():
+        parts += [", ", _quote(key), ": ", json.dumps(value, ensure_ascii=False)]
+    parts.append("}\n")
+    return "".join(parts)
 
 
 def tag_items(
@@ -227,12 +261,23 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="topictag-parent-watch").start()
 
 
-def _chunks(items, size) -> Iterator[list]:
-    chunk = []
+def _chunks(items, size, max_chars: int = CHUNK_CHARS) -> Iterator[list]:
+    """Chunks of at most ``size`` items and about ``max_chars`` characters (a file not read yet counts as
+    :data:`FILE_CHARS`), so that short texts are tagged in large batches and long ones in small."""
+    chunk, chars = [], 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        chars += _weight(item)
+        if len(chunk) >= size or chars >= max_chars:
             yield chunk
-            chunk = []
+            chunk, chars = [], 0
     if chunk:
         yield chunk
+
+
+def _weight(item) -> int:
+    if isinstance(item, _JsonLine):
+        return len(item.line) if item.line else 0
+    if isinstance(item, Document):
+        return len(item.text)
+    return FILE_CHARS

@@ -1,25 +1,23 @@
-"""Model bundles: one zip file holding a JSON manifest, the compiled scorer, the scikit-learn pipeline and checksums.
+"""Model bundles: one zip file holding a JSON manifest, the compiled scorer and checksums.
 
-Members of a format-3 bundle:
+Members of a format-4 bundle:
 
 - ``bundle.json``: labels, thresholds, calibration, metadata, cross-validated metrics, probe predictions,
   and the dtype and shape of every scorer array.
 - ``scorer.json`` + ``scorer/<name>.npy``: the :class:`~topictag.vectorize.LinearTextModel` that tags (strings
-  and plain numeric arrays only). It does not depend on the scikit-learn version.
-- ``pipeline.skops``: the scikit-learn ``Pipeline``, read only when asked for (``model.pipeline_``). skops
-  rebuilds only the types on :data:`TRUSTED_TYPES`, exactly those topictag writes; anything else is refused.
+  and plain numeric arrays only). It does not depend on the scikit-learn version; ``model.pipeline_`` is
+  rebuilt from it as a stock scikit-learn pipeline when asked for.
 - ``checksums.json``: the SHA-256 of every other member; a bundle whose content changed is refused.
 
 Reading is defensive: every member is size-capped before it is read (no zip bomb can fill memory), the
 manifest is checked against its schema, array headers are checked against the shapes the manifest declares
 before anything is allocated, and nothing is unpickled. This module knows the file format only; what the
-numbers mean (and the probe check) is :mod:`topictag.model`'s business. Format-2 bundles (topictag 0.1)
-are still read.
+numbers mean (and the probe check) is :mod:`topictag.model`'s business. Bundles of topictag 0.1 (format 2)
+are still read; the skops copy of the scikit-learn pipeline they also hold (``pipeline.skops``) is never read.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -32,37 +30,14 @@ import numpy as np
 from .errors import ModelError
 
 FORMAT = "topictag-bundle"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
 ARRAY_NAMES = ("unigram_features", "bigram_keys", "bigram_features", "idf", "weights", "bias")
 ARRAY_DTYPES = {"unigram_features": "<i8", "bigram_keys": "<i8", "bigram_features": "<i8", "idf": "<f8", "weights": "<f8", "bias": "<f8"}
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_SCORER_JSON_BYTES = 1 << 30
 MAX_ARRAY_BYTES = 4 << 30
-MAX_PIPELINE_BYTES = 4 << 30
 MAX_JSON_DEPTH = 64
-
-# Every type a topictag pipeline contains, for all four classifiers. skops would trust more scikit-learn
-# types by default; we check the file's schema against this list ourselves before loading anything.
-TRUSTED_TYPES = [
-    "builtins.dict",
-    "builtins.list",
-    "builtins.str",
-    "builtins.tuple",
-    "numpy.float64",
-    "numpy.ndarray",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.linear_model._sgd_fast.Hinge",
-    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
-    "sklearn.multiclass.OneVsRestClassifier",
-    "sklearn.multiclass._ConstantPredictor",
-    "sklearn.naive_bayes.ComplementNB",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._label.LabelBinarizer",
-    "sklearn.svm._classes.LinearSVC",
-]
 
 # The manifest's schema: key -> accepted JSON types. Nested contents are checked by the model.
 MANIFEST_SCHEMA = {
@@ -86,23 +61,18 @@ class BadBundle(ModelError):
 
 @dataclass
 class BundleContents:
-    """What a bundle holds, checked for shape and integrity; the pipeline is read only on request."""
+    """What a bundle holds, checked for shape and integrity."""
 
     path: Path
     manifest: dict
     arrays: dict
     scorer_settings: dict
-    pipeline_checksum: str | None
-
-    def pipeline_loader(self):
-        """A picklable callable that reads and rebuilds the pipeline from the bundle file when called."""
-        return functools.partial(load_pipeline, self.path, self.pipeline_checksum)
 
 
 # ---- writing -------------------------------------------------------------------------------------
 
 
-def write_bundle(path, manifest: dict, arrays: dict, scorer_settings: dict, pipeline_bytes: bytes) -> None:
+def write_bundle(path, manifest: dict, arrays: dict, scorer_settings: dict) -> None:
     """Write a format-3 bundle to ``path`` atomically: a crash leaves the old file or nothing, never half a bundle."""
     from .outputs import write_bytes_atomically
 
@@ -114,7 +84,6 @@ def write_bundle(path, manifest: dict, arrays: dict, scorer_settings: dict, pipe
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name], dtype=ARRAY_DTYPES[name]), allow_pickle=False)
         members[f"scorer/{name}.npy"] = buffer.getvalue()
-    members["pipeline.skops"] = pipeline_bytes
     checksums = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
     members["checksums.json"] = json.dumps(checksums, indent=2, sort_keys=True).encode("utf-8")
     buffer = io.BytesIO()
@@ -158,7 +127,9 @@ def _read(archive: zipfile.ZipFile, path: Path) -> BundleContents:
     _check_schema(manifest, version)
     if version == 2:
         return _read_version_2(archive, path, manifest)
-    expected = {"bundle.json", "scorer.json", "pipeline.skops", "checksums.json"} | {f"scorer/{n}.npy" for n in ARRAY_NAMES}
+    expected = {"bundle.json", "scorer.json", "checksums.json"} | {f"scorer/{n}.npy" for n in ARRAY_NAMES}
+    if version == 3:
+        expected.add("pipeline.skops")  # written by development builds; never read
     if names != expected:
         extra, missing = sorted(names - expected), sorted(expected - names)
         raise BadBundle("; ".join(filter(None, [extra and f"unexpected members {', '.join(extra)}", missing and f"missing members {', '.join(missing)}"])))
@@ -179,7 +150,7 @@ def _read(archive: zipfile.ZipFile, path: Path) -> BundleContents:
         data = _member(archive, f"scorer/{name}.npy", MAX_ARRAY_BYTES)
         _verify(data, checksums[f"scorer/{name}.npy"], f"scorer/{name}.npy")
         arrays[name] = _npy(data, name, tuple(spec["shape"]))
-    return BundleContents(path, manifest, arrays, _scorer_settings(settings_bytes), checksums["pipeline.skops"])
+    return BundleContents(path, manifest, arrays, _scorer_settings(settings_bytes))
 
 
 def _read_version_2(archive: zipfile.ZipFile, path: Path, manifest: dict) -> BundleContents:
@@ -190,7 +161,7 @@ def _read_version_2(archive: zipfile.ZipFile, path: Path, manifest: dict) -> Bun
         for name in ARRAY_NAMES:
             arrays[name] = _npy(_member(npz, f"{name}.npy", MAX_ARRAY_BYTES), name, None)
     settings = _scorer_settings(_member(archive, "scorer.json", MAX_SCORER_JSON_BYTES))
-    return BundleContents(path, manifest, arrays, settings, None)
+    return BundleContents(path, manifest, arrays, settings)
 
 
 def _member(archive: zipfile.ZipFile, name: str, cap: int) -> bytes:
@@ -293,44 +264,3 @@ def _scorer_settings(data: bytes) -> dict:
     return settings
 
 
-# ---- the scikit-learn pipeline ------------------------------------------------------------------
-
-
-def load_pipeline(path: Path, checksum: str | None):
-    """The scikit-learn pipeline of a bundle, rebuilt by skops from the allow-listed types only."""
-    import skops.io as sio
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = _member(archive, "pipeline.skops", MAX_PIPELINE_BYTES)
-        if checksum is not None:
-            _verify(data, checksum, "pipeline.skops")
-        untrusted = _types_in_skops(data) - set(TRUSTED_TYPES)
-    except BadBundle as error:
-        raise ModelError(f"{path}: not a valid topictag model ({error})") from None
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, RecursionError) as error:
-        raise ModelError(f"{path}: damaged model file ({error})") from None
-    if untrusted:
-        raise ModelError(f"{path}: refusing to load types topictag never writes: {', '.join(sorted(untrusted))}")
-    try:
-        return sio.loads(data, trusted=TRUSTED_TYPES)
-    except Exception as error:  # skops and scikit-learn raise many types for a pipeline they cannot rebuild
-        import sklearn
-
-        raise ModelError(f"{path}: scikit-learn {sklearn.__version__} cannot rebuild this pipeline ({error}); retrain with 'topictag train'") from None
-
-
-def _types_in_skops(data: bytes) -> set[str]:
-    """Every ``module.Class`` named anywhere in a skops file's schema."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = _json(_member(archive, "schema.json", MAX_MANIFEST_BYTES), "pipeline.skops schema", max_depth=500)
-    found, stack = set(), [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__class__" in node:
-                found.add(f"{node.get('__module__', '')}.{node['__class__']}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found

@@ -53,7 +53,7 @@ class Dataset:
         return len(self.examples)
 
 
-def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None = None) -> Dataset:
+def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None = None, id_col: str = "id") -> Dataset:
     """Read labeled examples from a table file, a folder of ``<label>/*.txt`` files, or a folder of JSONL files.
 
     ``label_col`` defaults to ``label`` or ``labels``, whichever the table has. A label cell may hold
@@ -68,7 +68,7 @@ def read_dataset(path: str | Path, text_col: str = "text", label_col: str | None
     if path.is_dir():
         examples = _read_folder(path)
     else:
-        examples = _read_table(path, text_col, label_col)
+        examples = _read_table(path, text_col, label_col, id_col)
     examples = [e for e in examples if e.text.strip()]
     if not examples:
         raise DataError(f"{path}: no non-empty text in column {text_col!r}" if path.is_file() else f"{path}: no .txt files with text")
@@ -91,7 +91,7 @@ def _read_folder(folder: Path) -> list[Example]:
     return examples
 
 
-def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Example]:
+def _read_table(path: Path, text_col: str, label_col: str | None, id_col: str = "id") -> list[Example]:
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use .csv, .tsv, .jsonl, .parquet or a folder")
@@ -123,7 +123,7 @@ def _read_table(path: Path, text_col: str, label_col: str | None) -> list[Exampl
             labels = _parse_labels(row.get(label_col), split_cells)
         except DataError as error:
             raise DataError(f"{path}:{number}: {error}") from None
-        row_id = row.get("id")
+        row_id = row.get(id_col)
         examples.append(Example(str(number if _is_missing(row_id) else row_id), text, labels))
     return examples
 

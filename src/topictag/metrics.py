@@ -11,6 +11,7 @@ def evaluate_predictions(
     topics: Sequence[str],
     negative_label: str = "other",
     tops: Sequence[str] | None = None,
+    known=None,
 ) -> dict:
     """Compare tag sets. An empty set stands for the negative label, which gets its own row.
 
@@ -24,13 +25,17 @@ def evaluate_predictions(
     scored = list(topics) + unknown
     labels = scored + [negative_label]
     counts = {label: {"tp": 0, "fp": 0, "fn": 0} for label in labels}
+    scored_index = {t: j for j, t in enumerate(topics)}  # ``known`` has one column per topic
     confusion = {g: {p: 0 for p in labels} for g in labels}
     exact = 0
     for i, (gold_set, predicted_set) in enumerate(zip(gold, predicted, strict=True)):
         g = set(gold_set) - {negative_label} or {negative_label}
         p = set(predicted_set) & set(topics) or {negative_label}
-        exact += g == p
+        all_known = known is None or bool(known[i].all())
+        exact += all_known and g == p
         for label in labels:
+            if known is not None and (label in scored_index and not known[i][scored_index[label]] or label == negative_label and not all_known):
+                continue  # this text's value for this label is unknown: it counts neither way
             counts[label]["tp"] += label in g and label in p
             counts[label]["fp"] += label not in g and label in p
             counts[label]["fn"] += label in g and label not in p
@@ -38,7 +43,7 @@ def evaluate_predictions(
             top = tops[i] if tops[i] in topics else negative_label
         else:
             top = next((t for t in predicted_set if t in topics), negative_label)
-        for label in g:
+        for label in g if all_known else ():
             confusion[label][top] += 1
     per_label = {label: _prf(**counts[label]) for label in labels}
     total = {k: sum(counts[t][k] for t in scored) for k in ("tp", "fp", "fn")}
@@ -48,7 +53,7 @@ def evaluate_predictions(
         "labels": per_label,
         "micro": {k: v for k, v in _prf(**total).items() if k != "support"},
         "macro": {k: round(v, 4) for k, v in macro.items()},
-        "exact_match": round(exact / len(gold), 4) if len(gold) else 0.0,
+        "exact_match": round(exact / max(len(gold) if known is None else int(known.all(axis=1).sum()), 1), 4) if len(gold) else 0.0,
         "confusion": {"labels": labels, "matrix": [[confusion[g][p] for p in labels] for g in labels]},
     }
 

@@ -26,9 +26,13 @@ from .metrics import evaluate_predictions
 from .vectorize import LinearTextModel, linear_weights
 
 CLASSIFIERS = ("auto", "svm", "logreg", "sgd", "cnb")
-AUTO_CANDIDATES = ("svm", "sgd", "cnb")  # "auto" keeps the one with the best cross-validated micro-F1
+AUTO_CANDIDATES = ("svm", "sgd", "cnb")  # "auto" keeps the one with the best cross-validated quality
+LIBLINEAR = {"svm", "logreg"}
 PROBE_TOLERANCE = 1e-9  # probabilities may differ in the last bits across CPUs; never by this much
 DEFAULT_THRESHOLD = 0.5  # for labels too rare to choose a threshold by cross-validation
+SCREEN_FROM_TEXTS = 2000  # with at least this many texts, "auto" ranks its candidates on one fold
+SCREEN_LABELS = 10
+MIN_DF_FROM_TEXTS = 5000  # ... and on at most this many labels, the most frequent
 MAX_LABELS = 1000  # one classifier per label: beyond this, training takes hours and memory runs out
 
 
@@ -60,12 +64,13 @@ class TopicClassifier:
         C: float = 10.0,
         class_weight: str | None = "balanced",
         ngram_range: tuple[int, int] = (1, 2),
-        min_df: int = 1,
+        min_df: int | str = "auto",
         max_features: int | None = None,
         cv: int = 5,
         min_positives: int = 5,
         negative_weight: float = 1.0,
         random_state: int = 0,
+        base: str | None = None,
     ):
         self.classifier = classifier
         self.negative_label = negative_label
@@ -78,6 +83,7 @@ class TopicClassifier:
         self.min_positives = min_positives
         self.negative_weight = negative_weight
         self.random_state = random_state
+        self.base = base
 
     # ---- the scikit-learn estimator protocol -----------------------------------------------------
 
@@ -115,20 +121,33 @@ class TopicClassifier:
         return f"TopicClassifier({', '.join(changed)})"
 
     def __getattr__(self, name):
-        # A loaded model rebuilds its scikit-learn pipeline only when someone asks for it.
-        if name == "pipeline_" and "_pipeline_loader" in self.__dict__:
-            self.pipeline_ = self.__dict__.pop("_pipeline_loader")()
+        # The scikit-learn pipeline is built from the model's own weights only when someone asks for it.
+        if name == "pipeline_" and "scorer_" in self.__dict__:
+            self.pipeline_ = self.scorer_.to_pipeline()
             return self.pipeline_
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, unknown=None):
+        """Fit on texts ``X`` and their labels ``y``.
+
+        ``unknown`` (optional, one entry per text): labels whose value is not known for that text; the text
+        then trains neither for nor against them. With ``base="default"`` the shipped training snippets are
+        added first (see :func:`topictag.default.with_base`).
+        """
         self._validate_params()
         texts = _as_texts(X)
         label_sets = [_as_label_set(labels, i) for i, labels in enumerate(y)]
         if len(texts) != len(label_sets):
             raise DataError(f"{len(texts)} texts but {len(label_sets)} label entries")
+        unknown = [set(u or ()) for u in unknown] if unknown is not None else None
+        if self.base is not None:
+            from .default import with_base
+
+            texts, label_sets, unknown = with_base(self.base, texts, label_sets, unknown, self.negative_label)
+        if unknown is not None and len(unknown) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(unknown)} unknown-label entries")
         topics = sorted({label for labels in label_sets for label in labels} - {self.negative_label})
         distinct = set(topics) | ({self.negative_label} if any(not (set(s) - {self.negative_label}) for s in label_sets) else set())
         if not topics or len(distinct) < 2:
@@ -140,18 +159,25 @@ class TopicClassifier:
         self.topics_ = topics
         self.classes_ = np.array(topics + [self.negative_label], dtype=object)
         Y = self._indicator(label_sets)
+        known = None
+        if unknown is not None and any(unknown):
+            known = np.array([[t not in u for t in topics] for u in unknown], dtype=bool)
+        self._known = known
 
         self.rare_labels_ = [t for t, n in zip(topics, Y.sum(axis=0)) if n < self.min_positives]
         if self.rare_labels_:
             warnings.warn(
                 f"labels with fewer than {self.min_positives} examples use threshold {DEFAULT_THRESHOLD} "
-                f"and uncalibrated scores: {', '.join(self.rare_labels_)}",
+                f"(too few to choose one): {', '.join(self.rare_labels_)}",
                 stacklevel=2,
             )
         started = time.perf_counter()
         folds = self._folds(label_sets)
+        counter, counts = self._counts(texts)
+        if len(candidates) > 1 and len(texts) >= SCREEN_FROM_TEXTS and known is None:
+            candidates = (self._screen(counts, Y, folds, candidates),)
         best = None
-        for name, oof_scores in self._out_of_fold_scores(texts, Y, folds, candidates).items():
+        for name, oof_scores in self._out_of_fold_scores(counts, Y, folds, candidates).items():
             self.classifier_ = name
             self._calibrate(oof_scores, Y)
             oof_probs = self._probabilities(oof_scores)
@@ -162,36 +188,37 @@ class TopicClassifier:
             top1 = Y[with_topic, oof_probs[with_topic].argmax(axis=1)].mean() if with_topic.any() else 0.0
             quality = (metrics["micro"]["f1"] + top1) / 2
             if best is None or quality > best[0]:
-                thresholds = {t: self._threshold(oof_probs[:, j], Y[:, j]) for j, t in enumerate(topics)}
-                best = (quality, name, dict(self.calibration_), thresholds, metrics)
-        _, self.classifier_, self.calibration_, self.thresholds_, self.cv_metrics_ = best
-        self.pipeline_ = self._new_pipeline()
+                thresholds = {t: self._threshold(oof_probs[self._rows(j), j], Y[self._rows(j), j]) for j, t in enumerate(topics)}
+                best = (quality, name, dict(self.calibration_), thresholds, metrics, oof_probs)
+        _, self.classifier_, self.calibration_, self.thresholds_, self.cv_metrics_, self.oof_probabilities_ = best
+        self.oof_error_rates_ = self._error_rates(self.oof_probabilities_, Y)
+        # The final model: the same features on all texts (what a TfidfVectorizer fitted on them gives).
+        everything = np.arange(len(texts))
+        (features,), columns, idf = self._fold_features(counts, everything, [], with_vocabulary=True)
+        from sklearn.multiclass import OneVsRestClassifier
+
+        final = OneVsRestClassifier(self._base_classifier(self.classifier_)) if known is None else _PerLabel(self, self.classifier_, known)
         with _quiet_constant_label_warnings():
-            self.pipeline_.fit(texts, Y)
-        self.scorer_ = LinearTextModel.from_pipeline(self.pipeline_, linear_weights)
+            final.fit(features, Y)
+        terms = counter.get_feature_names_out()[columns]
+        columns_of = [linear_weights(estimator) for estimator in final.estimators_]
+        self.scorer_ = LinearTextModel.from_terms(list(terms), idf, columns_of, strip_accents="unicode")
+        self.__dict__.pop("pipeline_", None)
         self.training_info_ = {
             "n_examples": len(texts),
             "label_counts": {label: int(n) for label, n in zip(topics, Y.sum(axis=0))}
             | {self.negative_label: int((Y.sum(axis=1) == 0).sum())},
             "params": self.get_params(),
             "classifier": self.classifier_,
+            "error_rates": self.oof_error_rates_,  # out of fold, at each label's threshold
             "seconds": round(time.perf_counter() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": library_versions(),
         }
+        if self.base is not None:
+            self.training_info_["base"] = self.base
+        self._known = None
         return self
-
-    def _vectorizer(self, **overrides):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        settings = dict(ngram_range=tuple(self.ngram_range), sublinear_tf=True, min_df=self.min_df, max_features=self.max_features, strip_accents="unicode", dtype=np.float64)
-        return TfidfVectorizer(**(settings | overrides))
-
-    def _new_pipeline(self):
-        from sklearn.multiclass import OneVsRestClassifier
-        from sklearn.pipeline import Pipeline
-
-        return Pipeline([("features", self._vectorizer()), ("classifier", OneVsRestClassifier(self._base_classifier(self.classifier_)))])
 
     def _base_classifier(self, name: str):
         from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -202,7 +229,7 @@ class TopicClassifier:
         if name == "logreg":
             return LogisticRegression(C=self.C, solver="liblinear", class_weight=self.class_weight, random_state=seed)
         if name == "svm":
-            return LinearSVC(C=self.C / 10, class_weight=self.class_weight, random_state=seed)
+            return LinearSVC(C=self.C / 10, class_weight=self.class_weight, tol=1e-3, random_state=seed)
         if name == "sgd":
             return SGDClassifier(alpha=1e-4 / self.C, class_weight=self.class_weight, max_iter=50, tol=1e-4, random_state=seed)
         return ComplementNB(alpha=0.3)
@@ -229,59 +256,143 @@ class TopicClassifier:
             splitter = KFold(n_splits, shuffle=True, random_state=self.random_state)
         return list(splitter.split(np.zeros(len(first)), first))
 
-    def _out_of_fold_scores(self, texts, Y, folds, candidates) -> dict[str, np.ndarray]:
-        """Each candidate classifier's out-of-fold raw scores.
-
-        Texts are counted once; each fold then takes the terms of its training part (as a vectorizer fitted
-        on that part would), computes idf from it alone, and all candidates share the fold's features.
-        """
+    def _counts(self, texts):
+        """Term counts of every text, computed once: each fold and the final model take their columns."""
         from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.multiclass import OneVsRestClassifier
 
         counter = CountVectorizer(ngram_range=tuple(self.ngram_range), strip_accents="unicode", dtype=np.float64)
         try:
-            counts = counter.fit_transform(texts).tocsr()
+            return counter, counter.fit_transform(texts).tocsr()
         except ValueError as error:
             if "empty vocabulary" in str(error):
                 raise DataError("no words in any text: topictag learns from words of two or more letters or digits") from None
             raise
-        scores = {name: np.zeros(Y.shape, dtype=np.float64) for name in candidates}
-        for train, test in folds:
-            train_features, test_features = self._fold_features(counts, train, test)
-            for name in candidates:
+
+    def _screen(self, counts, Y, folds, candidates) -> str:
+        """The candidate to cross-validate fully, chosen on the first fold alone (with enough texts, one fold
+        of hundreds of texts ranks the candidates as the full cross-validation does, at a fraction of the cost).
+        Quality as in :meth:`fit`: the mean of the tags' micro-F1 and the best label's accuracy, each label
+        thresholded at its best F1 on that fold."""
+        # With many labels, the candidates are ranked on the most frequent ones: the ranking rarely differs
+        # and each label costs a fit.
+        frequent = np.sort(np.argsort(-Y.sum(axis=0), kind="stable")[:SCREEN_LABELS])
+        Y = Y[:, frequent]
+        scores = self._out_of_fold_scores(counts, Y, folds[:1], candidates)
+        test = folds[0][1]
+        y = Y[test]
+        with_topic = y.sum(axis=1) > 0
+
+        def quality(raw):
+            raw = raw[test]
+            tp = fp = fn = 0
+            for j in range(y.shape[1]):
+                if y[:, j].sum() == 0:
+                    continue
+                order = np.argsort(-raw[:, j], kind="stable")
+                hits = np.cumsum(y[order, j])
+                ranks = np.arange(1, len(order) + 1)
+                f1 = 2 * hits / (ranks + y[:, j].sum())
+                k = int(np.argmax(f1))
+                tp += hits[k]
+                fp += ranks[k] - hits[k]
+                fn += y[:, j].sum() - hits[k]
+            micro = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+            top1 = y[with_topic, raw[with_topic].argmax(axis=1)].mean() if with_topic.any() else 0.0
+            return (micro + top1) / 2
+
+        return max(candidates, key=lambda name: quality(scores[name]))
+
+    def _min_df(self, n_texts: int) -> int:
+        """``min_df="auto"``: terms seen in a single text are kept for small data sets and dropped from
+        :data:`MIN_DF_FROM_TEXTS` texts on, where they are mostly names and numbers that never recur: the
+        model gets smaller and faster, at equal or better accuracy (docs/BENCHMARKS.md)."""
+        if self.min_df == "auto":
+            return 2 if n_texts >= MIN_DF_FROM_TEXTS else 1
+        return self.min_df
+
+    def _out_of_fold_scores(self, counts, Y, folds, candidates) -> dict[str, np.ndarray]:
+        """Each candidate classifier's out-of-fold raw scores.
+
+        Each fold takes the terms of its training part (as a vectorizer fitted on that part would) and
+        computes idf from it alone; all candidates share the fold's features. SGD and naive Bayes fits run in
+        threads, one per core; liblinear's run one after another (see below).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sklearn.multiclass import OneVsRestClassifier
+
+        fold_features = [self._fold_features(counts, train, test) for train, test in folds]
+
+        def fit_one(task):
+            k, name = task
+            train_features, test_features = fold_features[k]
+            if self._known is not None:
+                classifier = _PerLabel(self, name, self._known[folds[k][0]])
+            else:
                 classifier = OneVsRestClassifier(self._base_classifier(name))
-                with _quiet_constant_label_warnings():
-                    classifier.fit(train_features, Y[train])
-                scores[name][test] = _classifier_scores(classifier, test_features)
+            with _quiet_constant_label_warnings():
+                classifier.fit(train_features, Y[folds[k][0]])
+            return _classifier_scores(classifier, test_features)
+
+        tasks = [(k, name) for k in range(len(folds)) for name in candidates]
+        # liblinear (svm, logreg) seeds one global random generator: in threads its fits would race and the
+        # model would change from run to run. They run one after another; the others share the cores.
+        serial = [t for t in tasks if t[1] in LIBLINEAR]
+        parallel = [t for t in tasks if t[1] not in LIBLINEAR]
+        done = {task: fit_one(task) for task in serial}
+        if parallel:
+            with ThreadPoolExecutor(max_workers=min(_cores(), len(parallel))) as pool:
+                done.update(zip(parallel, pool.map(fit_one, parallel)))
+        results = [done[task] for task in tasks]
+        scores = {name: np.zeros(Y.shape, dtype=np.float64) for name in candidates}
+        for (k, name), result in zip(tasks, results):
+            scores[name][folds[k][1]] = result
         return scores
 
-    def _fold_features(self, counts, train, test):
-        """TF-IDF features of a fold, equal to those of a ``TfidfVectorizer`` fitted on its training texts."""
+    def _fold_features(self, counts, train, test, with_vocabulary: bool = False):
+        """TF-IDF features of a fold, equal to those of a ``TfidfVectorizer`` fitted on its training texts
+        (and, if asked, the columns kept and their idf: the final model's vocabulary)."""
         from sklearn.preprocessing import normalize
 
         document_frequency = np.bincount(counts[train].indices, minlength=counts.shape[1])
-        columns = np.flatnonzero(document_frequency >= max(self.min_df, 1))
+        columns = np.flatnonzero(document_frequency >= self._min_df(counts.shape[0]))
         if self.max_features is not None and len(columns) > self.max_features:
             totals = np.asarray(counts[train][:, columns].sum(axis=0)).ravel()
             columns = np.sort(columns[np.argsort(-totals, kind="stable")[: self.max_features]])
         idf = np.log((1 + len(train)) / (1 + document_frequency[columns])) + 1.0
         matrices = []
-        for rows in (train, test):
+        for rows in (train, test) if len(test) else (train,):
             matrix = counts[rows][:, columns].tocsr()
             np.log(matrix.data, matrix.data)
             matrix.data += 1.0
             matrix.data *= idf[matrix.indices]
             matrices.append(normalize(matrix, norm="l2", copy=False))
-        return matrices
+        return (matrices, columns, idf) if with_vocabulary else matrices
+
+    def _error_rates(self, probs, Y) -> dict:
+        """Each label's out-of-fold true and false positive rates at its threshold (topictag report corrects
+        topic shares with them: adjusted classify-and-count)."""
+        rates = {}
+        for j, topic in enumerate(self.topics_):
+            rows = self._rows(j)
+            tagged = probs[rows, j] >= self.thresholds_[topic]
+            positives, negatives = Y[rows, j] == 1, Y[rows, j] == 0
+            rates[topic] = {
+                "tpr": round(float(tagged[positives].mean()) if positives.any() else 0.0, 6),
+                "fpr": round(float(tagged[negatives].mean()) if negatives.any() else 0.0, 6),
+            }
+        return rates
 
     def _calibrate(self, scores, Y):
-        """Platt scaling per label on out-of-fold scores, so every classifier yields probabilities."""
+        """Platt scaling per label on out-of-fold scores, so every classifier yields probabilities (rare
+        labels too: an uncalibrated margin is no probability, and naive Bayes margins are far from 0)."""
         self.calibration_ = {}
         for j, topic in enumerate(self.topics_):
-            if topic in self.rare_labels_ or Y[:, j].min() == Y[:, j].max():
+            rows = self._rows(j)
+            if not len(Y[rows, j]) or Y[rows, j].min() == Y[rows, j].max():
                 self.calibration_[topic] = (1.0, 0.0)
             else:
-                self.calibration_[topic] = _platt(scores[:, j], Y[:, j])
+                self.calibration_[topic] = _platt(scores[rows, j], Y[rows, j])
 
     def _probabilities(self, scores) -> np.ndarray:
         slopes = np.array([self.calibration_[t][0] for t in self.topics_])
@@ -300,11 +411,19 @@ class TopicClassifier:
         for k, (_, test) in enumerate(folds):
             others = np.concatenate([t for i, (_, t) in enumerate(folds) if i != k])
             for j in range(len(self.topics_)):
-                threshold = self._threshold(oof_probs[others, j], Y[others, j])
+                known_others = others if self._known is None else others[self._known[others, j]]
+                threshold = self._threshold(oof_probs[known_others, j], Y[known_others, j])
                 predicted[test, j] = oof_probs[test, j] >= threshold
         predicted_sets = [self._tags_from_row(oof_probs[i], predicted[i]) for i in range(len(Y))]
         gold_sets = [tuple(label for label in labels if label in self.topics_) for labels in label_sets]
-        return evaluate_predictions(gold_sets, predicted_sets, self.topics_, self.negative_label)
+        # A label's figures count only the texts whose value for it is known.
+        return evaluate_predictions(gold_sets, predicted_sets, self.topics_, self.negative_label, known=self._known)
+
+    def _rows(self, j: int) -> np.ndarray:
+        """The texts whose value for label ``j`` is known (all of them, without ``unknown``)."""
+        if getattr(self, "_known", None) is None:
+            return slice(None)
+        return self._known[:, j]
 
     # ---- predicting ----------------------------------------------------------------------------
 
@@ -351,13 +470,26 @@ class TopicClassifier:
         self._check_fitted()
         if not texts:
             return []
+        scores, tags, tops = self.tag_table(texts, threshold=threshold, top_k=top_k, threshold_scale=threshold_scale)
+        topics = self.topics_
+        return [
+            Prediction(source, tuple(topics[j] for j in row_tags), top, dict(zip(topics, row_scores)))
+            for source, row_scores, row_tags, top in zip(sources, scores, tags, tops)
+        ]
+
+    def tag_table(self, texts, *, threshold: float | None = None, top_k: int | None = None, threshold_scale: float = 1.0):
+        """What :meth:`tag_many` returns, as plain lists: (scores rounded to 6 decimals, per text; each text's
+        tags as label indices, best first; each text's ``top``). The fast path of ``topictag tag``."""
         probs, passed = self._decide(texts, threshold, threshold_scale)
-        predictions = []
-        for source, row, row_passed in zip(sources, probs, passed):
-            tags = self._tags_from_row(row, row_passed)[:top_k]
-            scores = {t: round(float(p), 6) for t, p in zip(self.topics_, row)}
-            predictions.append(Prediction(source, tags, tags[0] if tags else self._fallback_top(row), scores))
-        return predictions
+        order = np.argsort(-probs, axis=1, kind="stable")
+        ranked = np.take_along_axis(passed, order, axis=1)
+        tags = [row_order[row_passed][:top_k].tolist() for row_order, row_passed in zip(order, ranked)]
+        if self._has_negatives():
+            fallback = [self.negative_label] * len(texts)
+        else:
+            fallback = [self.topics_[j] for j in probs.argmax(axis=1).tolist()]
+        tops = [self.topics_[row[0]] if row else fall for row, fall in zip(tags, fallback)]
+        return np.round(probs, 6).tolist(), tags, tops
 
     def _decide(self, texts, threshold, threshold_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """Topic probabilities, and which pass their threshold (``threshold`` overrides every label's own)."""
@@ -370,12 +502,6 @@ class TopicClassifier:
 
     def _has_negatives(self) -> bool:
         return self.training_info_["label_counts"].get(self.negative_label, 0) > 0
-
-    def _fallback_top(self, probs) -> str:
-        """``top`` when no tag passed: the negative label, or, for a model trained without negatives, the best topic."""
-        if not self._has_negatives():
-            return self.topics_[int(np.argmax(probs))]
-        return self.negative_label
 
     def _tags_from_row(self, probs, passed) -> tuple[str, ...]:
         order = np.argsort(-probs, kind="stable")
@@ -414,8 +540,6 @@ class TopicClassifier:
 
     def save(self, path) -> None:
         """Write the model to one bundle file, atomically (see :mod:`topictag.bundle`)."""
-        import skops.io as sio
-
         from .bundle import write_bundle
 
         self._check_fitted()
@@ -432,7 +556,7 @@ class TopicClassifier:
             "probe": {"texts": probe_texts, "probabilities": self._reference_probabilities(probe_texts).tolist()},
         }
         arrays, scorer_settings = self.scorer_.to_arrays()
-        write_bundle(path, manifest, arrays, scorer_settings, sio.dumps(self.pipeline_))
+        write_bundle(path, manifest, arrays, scorer_settings)
 
     @classmethod
     def load(cls, path) -> "TopicClassifier":
@@ -465,7 +589,6 @@ class TopicClassifier:
         model.training_info_ = _training_info(manifest["training_info"], topics, model.negative_label)
         model.classifier_ = model.training_info_.get("classifier", model.classifier)
         model.cv_metrics_ = _cv_metrics(manifest["cv_metrics"])
-        model._pipeline_loader = contents.pipeline_loader()
         model._verify_probe(manifest["probe"], contents.path)
         return model
 
@@ -493,16 +616,45 @@ class TopicClassifier:
             ("C", _positive_number(self.C), "a positive number"),
             ("class_weight", self.class_weight in (None, "balanced"), "None or 'balanced'"),
             ("ngram_range", _ngram_range_ok(self.ngram_range), "(1, 1) or (1, 2)"),
-            ("min_df", _int_at_least(self.min_df, 1), "an integer >= 1"),
+            ("min_df", self.min_df == "auto" or _int_at_least(self.min_df, 1), "'auto' or an integer >= 1"),
             ("max_features", self.max_features is None or _int_at_least(self.max_features, 1), "None or an integer >= 1"),
             ("cv", _int_at_least(self.cv, 2), "an integer >= 2"),
             ("min_positives", _int_at_least(self.min_positives, 1), "an integer >= 1"),
             ("negative_weight", _positive_number(self.negative_weight), "a positive number"),
             ("random_state", _int_at_least(self.random_state, 0), "an integer >= 0"),
+            ("base", self.base is None or isinstance(self.base, str), "None, 'default' or a path to labeled data"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"TopicClassifier: {name}={getattr(self, name)!r}; expected {expected}")
+
+
+class _Constant:
+    """A label with one class among its known texts: a constant score (as one-vs-rest does)."""
+
+    def __init__(self, value: float):
+        self.y_ = value
+
+    def decision_function(self, X):
+        return np.full(X.shape[0], float(self.y_))
+
+
+class _PerLabel:
+    """One-vs-rest where each label trains only on the texts whose value for it is known."""
+
+    def __init__(self, model, name: str, known: np.ndarray):
+        self.model, self.name, self.known = model, name, known
+
+    def fit(self, features, Y):
+        self.estimators_ = []
+        for j in range(Y.shape[1]):
+            rows = np.flatnonzero(self.known[:, j])
+            y = Y[rows, j]
+            if len(rows) == 0 or y.min() == y.max():
+                self.estimators_.append(_Constant(float(y[0]) if len(rows) else 0.0))
+            else:
+                self.estimators_.append(self.model._base_classifier(self.name).fit(features[rows], y))
+        return self
 
 
 def _raw_scores(pipeline, texts) -> np.ndarray:
@@ -586,6 +738,13 @@ def _as_label_set(labels, i: int = 0) -> tuple[str, ...]:
         if not isinstance(label, str):
             raise DataError(f"text {i} has a label that is a {type(label).__name__} ({label!r}); labels must be strings")
     return tuple(labels)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _is_missing(value) -> bool:

@@ -13,9 +13,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain
+from operator import methodcaller
 
 import numpy as np
+
+NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _without_combining(match) -> str:
+    return "".join([c for c in match.group() if not unicodedata.combining(c)])
+
 
 SUPPORTED = "word 1-grams or 1-2-grams, no stop words, lowercase, strip_accents None/'unicode', l2 or no norm"
 # Token patterns topictag writes (scikit-learn's default). A bundle naming any other pattern is refused, so
@@ -42,9 +50,83 @@ class LinearTextModel:
 
     def __post_init__(self):
         self._pattern = re.compile(self.token_pattern)
-        self._token_ids = {token: i for i, token in enumerate(self.tokens)}
+        self._vocabulary = None  # built on first use (tokens.Vocabulary)
+        self._bigrams = None
+
+    def _lookups(self):
+        if self._vocabulary is None:
+            from .tokens import HashTable, Vocabulary
+
+            self._vocabulary = Vocabulary(self.tokens)
+            self._bigrams = HashTable(self.bigram_keys.astype(np.uint64), self.bigram_features.astype(np.int64))
+        return self._vocabulary, self._bigrams
 
     # ---- building ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_terms(cls, terms: list[str], idf: np.ndarray, columns: list[tuple[np.ndarray, float]], **settings) -> "LinearTextModel":
+        """Build from the feature terms (``"word"`` or ``"word word"``, in feature order), their idf, and each
+        label's linear function ``(weights over the features, bias)``."""
+        # Written with map() and numpy so that a vocabulary of a million terms takes a fraction of a second.
+        firsts, _, seconds = zip(*map(methodcaller("partition", " "), terms)) if terms else ((), (), ())
+        token_ids = dict.fromkeys(chain(firsts, filter(None, seconds)))
+        for i, token in enumerate(token_ids):
+            token_ids[token] = i
+        tokens = list(token_ids)
+        first_ids = np.fromiter(map(token_ids.__getitem__, firsts), dtype=np.int64, count=len(terms))
+        is_bigram = np.fromiter(map(bool, seconds), dtype=bool, count=len(terms))
+        second_ids = np.fromiter((token_ids[s] for s in seconds if s), dtype=np.int64, count=int(is_bigram.sum()))
+        feature_ids = np.arange(len(terms), dtype=np.int64)
+        unigram_features = np.full(len(tokens), -1, dtype=np.int64)
+        unigram_features[first_ids[~is_bigram]] = feature_ids[~is_bigram]
+        keys = first_ids[is_bigram] * len(tokens) + second_ids
+        features = feature_ids[is_bigram]
+        order = np.argsort(keys, kind="stable")
+        weights = np.zeros((len(terms), len(columns)))
+        bias = np.zeros(len(columns))
+        for k, (w, b) in enumerate(columns):
+            if w.size:
+                weights[:, k] = w
+            bias[k] = b
+        return cls(tokens=tokens, unigram_features=unigram_features, bigram_keys=keys[order], bigram_features=features[order],
+                   idf=np.asarray(idf, dtype=np.float64), weights=weights, bias=bias, **settings)
+
+    def to_pipeline(self):
+        """A stock scikit-learn ``Pipeline([TfidfVectorizer, OneVsRestClassifier])`` with exactly these weights.
+
+        The vectorizer has this vocabulary and idf; each label's estimator is a ``LinearSVC`` holding the
+        label's weights and bias, so its ``decision_function`` is this model's score (whatever classifier
+        trained it: for complement naive Bayes the weights are its log-probability differences).
+        """
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import LabelBinarizer
+        from sklearn.svm import LinearSVC
+
+        names = self.feature_names()
+        vectorizer = TfidfVectorizer(
+            vocabulary={name: i for i, name in enumerate(names)},
+            ngram_range=(1, 2) if len(self.bigram_keys) else (1, 1),
+            token_pattern=self.token_pattern, lowercase=self.lowercase, strip_accents=self.strip_accents,
+            sublinear_tf=self.sublinear_tf, norm=self.norm, dtype=np.float64,
+        )
+        vectorizer.fit([""])  # fixes the vocabulary; the idf is set next
+        vectorizer.idf_ = self.idf
+        n_labels = self.weights.shape[1]
+        classifier = OneVsRestClassifier(LinearSVC())
+        estimators = []
+        for k in range(n_labels):
+            estimator = LinearSVC()
+            estimator.coef_ = self.weights[:, k][None, :].copy()
+            estimator.intercept_ = np.array([self.bias[k]])
+            estimator.classes_ = np.array([0, 1])
+            estimator.n_features_in_ = len(names)
+            estimators.append(estimator)
+        classifier.estimators_ = estimators
+        classifier.label_binarizer_ = LabelBinarizer().fit(np.eye(n_labels, dtype=int) if n_labels > 1 else np.array([0, 1]))
+        classifier.classes_ = classifier.label_binarizer_.classes_
+        return Pipeline([("features", vectorizer), ("classifier", classifier)])
 
     @classmethod
     def from_pipeline(cls, pipeline, linear_weights) -> "LinearTextModel":
@@ -54,53 +136,37 @@ class LinearTextModel:
         """
         vectorizer = pipeline[0]
         _check_supported(vectorizer)
-        n_features = len(vectorizer.vocabulary_)
-        token_ids: dict[str, int] = {}
-        unigrams, bigrams = [], []
+        terms = [""] * len(vectorizer.vocabulary_)
         for term, feature in vectorizer.vocabulary_.items():
-            parts = term.split(" ")
-            ids = [token_ids.setdefault(part, len(token_ids)) for part in parts]
-            (unigrams if len(ids) == 1 else bigrams).append((ids, feature))
-        tokens = list(token_ids)
-        unigram_features = np.full(len(tokens), -1, dtype=np.int64)
-        for (token,), feature in unigrams:
-            unigram_features[token] = feature
-        keys = np.array([a * len(tokens) + b for (a, b), _ in bigrams], dtype=np.int64)
-        features = np.array([f for _, f in bigrams], dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
+            terms[feature] = term
         columns = [linear_weights(estimator) for estimator in pipeline[-1].estimators_]
-        weights = np.zeros((n_features, len(columns)))
-        bias = np.zeros(len(columns))
-        for k, (w, b) in enumerate(columns):
-            if w.size:
-                weights[:, k] = w
-            bias[k] = b
-        return cls(
-            tokens=tokens,
-            unigram_features=unigram_features,
-            bigram_keys=keys[order],
-            bigram_features=features[order],
-            idf=np.asarray(vectorizer.idf_, dtype=np.float64),
-            weights=weights,
-            bias=bias,
-            token_pattern=vectorizer.token_pattern,
-            lowercase=vectorizer.lowercase,
-            strip_accents=vectorizer.strip_accents,
-            sublinear_tf=vectorizer.sublinear_tf,
-            norm=vectorizer.norm,
+        return cls.from_terms(
+            terms, vectorizer.idf_, columns, token_pattern=vectorizer.token_pattern, lowercase=vectorizer.lowercase,
+            strip_accents=vectorizer.strip_accents, sublinear_tf=vectorizer.sublinear_tf, norm=vectorizer.norm,
         )
 
     # ---- features and scores -----------------------------------------------------------------------
 
     def features(self, texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSR parts (indptr, indices, data) of the TF-IDF matrix, columns sorted within each row."""
+        """CSR parts (indptr, indices, data) of the TF-IDF matrix, columns sorted within each row.
+
+        Texts are processed in blocks of about a million characters: the sorts stay small and the
+        temporary arrays bounded, whatever the number of texts.
+        """
+        from .tokens import text_blocks
+
+        texts = list(texts)
+        parts = [self._block_features(texts[first:last]) for first, last in text_blocks(texts)]
+        if not parts:
+            return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        offsets = np.cumsum([0] + [part[0][-1] for part in parts[:-1]])
+        indptr = np.concatenate([[0]] + [part[0][1:] + offset for part, offset in zip(parts, offsets)])
+        return indptr, np.concatenate([part[1] for part in parts]), np.concatenate([part[2] for part in parts])
+
+    def _block_features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_tokens = len(self.tokens)
-        per_text = list(map(self._pattern.findall, map(self._preprocess, texts)))
-        lengths = list(map(len, per_text))
-        all_tokens = list(chain.from_iterable(per_text))
-        # map() with a second iterable calls dict.get(token, -1) in C, one call per token.
-        ids = np.fromiter(map(self._token_ids.get, all_tokens, repeat(-1)), dtype=np.int64, count=len(all_tokens))
-        docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        vocabulary, bigrams = self._lookups()
+        ids, docs = vocabulary.token_ids(list(map(self._preprocess, texts)))
         known = ids >= 0
         uni = np.full(len(ids), -1, dtype=np.int64)
         uni[known] = self.unigram_features[ids[known]]
@@ -108,11 +174,10 @@ class LinearTextModel:
         if len(self.bigram_keys) and len(ids) > 1:
             pair = known[:-1] & known[1:] & (docs[:-1] == docs[1:])
             keys = ids[:-1][pair] * n_tokens + ids[1:][pair]
-            where = np.searchsorted(self.bigram_keys, keys)
-            where[where == len(self.bigram_keys)] = 0
-            hit = self.bigram_keys[where] == keys
+            found = bigrams.lookup(keys.astype(np.uint64))
+            hit = found >= 0
             feature_docs.append(docs[:-1][pair][hit])
-            feature_ids.append(self.bigram_features[where[hit]])
+            feature_ids.append(found[hit])
         n_features = len(self.idf)
         combined = np.concatenate(feature_docs) * n_features + np.concatenate(feature_ids)
         cells, counts = np.unique(combined, return_counts=True)
@@ -135,10 +200,17 @@ class LinearTextModel:
         """Per-label linear scores and the number of known features of each text."""
         texts = list(texts)
         indptr, indices, data = self.features(texts)
-        rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
-        scores = np.empty((len(texts), self.weights.shape[1]))
-        for k in range(self.weights.shape[1]):
-            scores[:, k] = np.bincount(rows, weights=data * self.weights[indices, k], minlength=len(texts))
+        n_labels = self.weights.shape[1]
+        if n_labels <= 8:
+            rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
+            scores = np.empty((len(texts), n_labels))
+            for k in range(n_labels):
+                scores[:, k] = np.bincount(rows, weights=data * self.weights[indices, k], minlength=len(texts))
+        else:  # many labels: one sparse-dense product (scipy is imported only for such models)
+            import scipy.sparse
+
+            matrix = scipy.sparse.csr_matrix((data, indices, indptr), shape=(len(texts), len(self.idf)))
+            scores = np.asarray(matrix @ self.weights)
         return scores + self.bias, np.diff(indptr)
 
     def feature_names(self) -> list[str]:
@@ -153,10 +225,15 @@ class LinearTextModel:
         return names
 
     def _preprocess(self, text: str) -> str:
+        """Lower case and accents stripped exactly as scikit-learn does (``strip_accents_unicode``)."""
         if self.lowercase:
             text = text.lower()
         if self.strip_accents == "unicode" and not text.isascii():
-            text = "".join([c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)])
+            normalized = unicodedata.normalize("NFKD", text)
+            if normalized.isascii():
+                return normalized
+            # only the non-ASCII runs can hold combining characters
+            return NON_ASCII.sub(_without_combining, normalized)
         return text
 
     # ---- persistence -----------------------------------------------------------------------------
