@@ -22,7 +22,7 @@ from .errors import ModelError
 PACKAGE_DATA = files("topictag") / "data"
 DEFAULT_BUNDLE_NAME = "default.topictag"
 DEFAULT_LABELS_NAME = "labels.jsonl.gz"
-DEFAULT_MODEL_PARAMS = {"classifier": "svm", "C": 30.0, "negative_weight": 4.0, "random_state": 0}
+DEFAULT_MODEL_PARAMS = {"classifier": "svm", "C": 30.0, "negative_weight": 4.0, "min_df": 1, "random_state": 0}
 
 
 def topictag_home() -> Path:
@@ -106,3 +106,53 @@ def tag_many(texts, **options):
     """Tag many texts with the default model; see :meth:`TopicClassifier.tag_many` for the options."""
     return default_model().tag_many(texts, **options)
 
+
+
+def with_base(base: str, texts, label_sets, unknown, negative_label: str = "other"):
+    """Your labeled texts plus a base training set (``"default"``: the default model's snippets; else a path
+    to labeled data), for ``TopicClassifier(base=...)`` and ``topictag train --base``.
+
+    Rules, and why:
+    - the same text (ignoring case and spacing) in both: yours wins, the base copy is dropped;
+    - a text of yours labeled only with topics the base does not have (say ``climate``) says nothing about
+      the base topics: it is neither a positive nor a negative for them (the base's own negatives already
+      teach what is not trade; calling your climate stories "not trade" could be wrong). Label it with the
+      negative label too (``["climate", "other"]``), or with base topics, to make it count for them;
+    - a base text is a negative for your new topics: a new topic needs many negatives, and our snippets were
+      written for four topics only. Where one of them is in fact about your topic, label that text yourself
+      (yours wins).
+    """
+    base_texts, base_labels = _base_examples(base, negative_label)
+    base_topics = {label for labels in base_labels for label in labels} - {negative_label}
+    new_topics = {label for labels in label_sets for label in labels} - {negative_label} - base_topics
+    yours = {_key(t) for t in texts}
+    combined_texts, combined_labels, combined_unknown = [], [], []
+    for text, labels in zip(base_texts, base_labels):
+        if _key(text) in yours:
+            continue
+        combined_texts.append(text)
+        combined_labels.append(tuple(labels))
+        combined_unknown.append(set())
+    for i, (text, labels) in enumerate(zip(texts, label_sets)):
+        given = set(labels)
+        mine = set(unknown[i]) if unknown is not None else set()
+        if given and given <= new_topics:  # only new topics: the base topics are unknown for this text
+            mine |= base_topics
+        combined_texts.append(text)
+        combined_labels.append(tuple(labels))
+        combined_unknown.append(mine)
+    return combined_texts, combined_labels, combined_unknown
+
+
+def _base_examples(base: str, negative_label: str):
+    if base == "default":
+        examples = default_examples((PACKAGE_DATA / DEFAULT_LABELS_NAME).read_bytes())
+    else:
+        from .corpus import read_dataset
+
+        examples = read_dataset(base).examples
+    return [e.text for e in examples], [tuple(e.labels) for e in examples]
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
