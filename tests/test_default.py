@@ -89,3 +89,43 @@ def test_topictag_home_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("TOPICTAG_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default.topictag_home() == tmp_path / "cache" / "topictag"
+
+
+CLIMATE = [f"{what} {where}" for what in ("Glaciers retreat faster in", "Heatwave breaks temperature records across", "Carbon emission targets tightened after floods in",
+                                            "Sea ice shrinks to a record low near", "Drought linked to warming hits farmers in")
+           for where in ("the Alps", "Greenland", "the Andes", "Patagonia", "Alaska", "Norway")]
+
+
+def test_with_base_rules_yours_win_and_new_topics_say_nothing_of_ours():
+    base_texts, base_labels = default._base_examples("default", "other")
+    steel = base_texts[base_labels.index(("trade",))]
+    texts = [steel.upper() + "  ", "Glaciers retreat in the Alps", "Heatwave and tariffs on solar panels"]
+    labels = [("other",), ("climate",), ("climate", "trade")]
+    combined, combined_labels, unknown = default.with_base("default", texts, labels, None)
+    assert len(combined) == len(base_texts) + 2  # the base copy of a text you labeled is dropped
+    assert combined_labels[-3:] == labels  # yours come last, as given
+    assert unknown[-3] == set() and unknown[-1] == set()
+    assert unknown[-2] == {"health", "security", "tech_policy", "trade"}  # climate only: unknown for our topics
+    assert all(u == set() for u in unknown[:-3])  # a base text is a negative for climate
+
+
+def test_train_on_top_of_the_default_model_adds_a_topic_and_keeps_ours(tmp_path):
+    from typer.testing import CliRunner
+
+    from topictag.cli import app
+
+    mine = tmp_path / "mine.jsonl"
+    import json
+
+    mine.write_text("".join(json.dumps({"text": t, "labels": ["climate"]}) + "\n" for t in CLIMATE))
+    result = CliRunner().invoke(app, ["train", str(mine), "--base", "default", "-o", str(tmp_path / "m.topictag")])
+    assert result.exit_code == 0, result.output
+    assert "Base topics" in result.stdout and "before" in result.stdout
+    model = topictag.load(tmp_path / "m.topictag")
+    assert model.topics_ == ["climate", "health", "security", "tech_policy", "trade"]
+    assert model.training_info_["base"] == "default"
+    got = [p.top for p in model.tag_many(["Glaciers retreat faster in Iceland", EXAMPLE, "NATO allies hold naval drills in the Baltic"])]
+    assert got == ["climate", "trade", "security"]
+    shipped = topictag.default_model().cv_metrics_["labels"]
+    for topic in ("health", "security", "tech_policy", "trade"):  # our topics are as good as before
+        assert model.cv_metrics_["labels"][topic]["f1"] >= shipped[topic]["f1"] - 0.01

@@ -206,26 +206,42 @@ def train(
     text_col: TextColOption = "text",
     label_col: LabelColOption = None,
     negative_label: Annotated[str, typer.Option(help="Label of examples that belong to no topic; never emitted as a tag.")] = "other",
-    classifier: Annotated[Classifier, typer.Option(help="Linear model fitted one-vs-rest per label; auto keeps the best of svm, sgd and cnb by cross-validated micro-F1.")] = Classifier.auto,
-    negative_weight: Annotated[float, typer.Option(min=0.0, help="Choose thresholds as if texts without a label were this many times as common as in DATA.")] = 1.0,
+    classifier: Annotated[Optional[Classifier], typer.Option(help="Linear model fitted one-vs-rest per label; auto keeps the best of svm, sgd and cnb by cross-validated micro-F1. Default: auto, or the default model's settings with --base default.", show_default=False)] = None,
+    negative_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Choose thresholds as if texts without a label were this many times as common as in DATA. Default: 1, or the default model's 4 with --base default.", show_default=False)] = None,
     cv: Annotated[int, typer.Option(min=2, help="Cross-validation folds for thresholds and metrics.")] = 5,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: same data and seed give identical predictions.")] = 0,
+    base: Annotated[Optional[str], typer.Option(help="Also train on a base set: 'default' (the default model's snippets) or a labeled data path; your labels win.")] = None,
     format: ReportFormatOption = ReportFormat.table,
 ):
     """Train a model on labeled texts, print its cross-validated quality, and save it."""
     with _user_errors():
         from .corpus import read_dataset
+        from .default import DEFAULT_MODEL_PARAMS
         from .model import TopicClassifier
 
         target = _output_target(out, [str(data)])
         dataset = read_dataset(data, text_col=text_col, label_col=label_col)
-        if negative_weight <= 0:
+        if negative_weight is not None and negative_weight <= 0:
             raise UsageError("--negative-weight must be greater than 0")
-        model = TopicClassifier(classifier=classifier.value, negative_label=negative_label, negative_weight=negative_weight, cv=cv, random_state=seed)
+        if base is not None and base != "default" and not Path(base).exists():
+            raise UsageError(f"--base {base}: give 'default' or a path to labeled data")
+        # On top of the default model, train as it was trained (unless told otherwise), so that the
+        # before/after table compares like with like.
+        params = dict(DEFAULT_MODEL_PARAMS) if base == "default" and classifier is None else {"classifier": "auto"}
+        params.update(negative_label=negative_label, cv=cv, random_state=seed, base=base)
+        if classifier is not None:
+            params["classifier"] = classifier.value
+        if negative_weight is not None:
+            params["negative_weight"] = negative_weight
+        params.setdefault("negative_weight", 1.0)
+        model = TopicClassifier(**params)
         model.fit(dataset.texts, dataset.label_sets)
         model.training_info_["data"] = {"path": dataset.source, "sha256": dataset.sha256}
         model.save(target.write_path)
-    _print_report(model.cv_metrics_, format, title=f"Cross-validated quality ({cv} folds, {len(dataset)} examples)")
+    examples = model.training_info_["n_examples"]
+    _print_report(model.cv_metrics_, format, title=f"Cross-validated quality ({cv} folds, {examples} examples{', with base ' + base if base else ''})")
+    if base is not None and format is ReportFormat.table:
+        _print_base_comparison(base, model)
     _say(f"Saved {out}")
 
 
@@ -529,6 +545,184 @@ def info(
     _print_report(model.cv_metrics_, ReportFormat.table, title="Cross-validated quality")
 
 
+# ---- your own labels: suggest, export, import ------------------------------------------------------
+
+
+class Strategy(str, Enum):
+    uncertainty = "uncertainty"
+    diverse = "diverse"
+    random = "random"
+
+
+@app.command()
+def suggest(
+    inputs: Annotated[list[str], typer.Argument(help="The unlabeled pool: anything 'tag' reads (files, folders, tables, -).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL of texts to label, with the current tags as suggestions.")],
+    model_path: ModelOption = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many texts to pick.")] = 200,
+    strategy: Annotated[Strategy, typer.Option(help="uncertainty: near a threshold, spread out; diverse: spread over the pool; random.")] = Strategy.uncertainty,
+    text_col: TextColOption = "text",
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Table column to use as each row's id (default: the row's id field, else file:row).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (diverse, random).")] = 0,
+):
+    """Pick the texts whose labels would teach the model most, for 'serve --review' or another tool."""
+    from . import inputs as reading
+    from .labeling import suggest as pick
+
+    with _user_errors():
+        paths = reading.expand_inputs(inputs)
+        options = reading.InputOptions(text_col=text_col, id_col=id_col)
+        reading.check_tables(paths, options)
+        if id_col is None:  # a row's own id, where it has one, names it in the labels file
+            options = reading.InputOptions(text_col=text_col, id_col="id")
+        target = _output_target(out, paths)
+        model = _load_model(model_path)
+        picked = pick(reading.iter_documents(paths, options), model, n=n, strategy=strategy.value, seed=seed)
+        _write_text("".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in picked), target)
+    _say(f"Picked {len(picked):,} texts to label ({strategy.value}) into {out}")
+
+
+class Interchange(str, Enum):
+    labelstudio = "labelstudio"
+    csv = "csv"
+
+
+@app.command("export")
+def export_labels(
+    labels_file: Annotated[Path, typer.Argument(help="A JSONL labels file ({id, text, labels} per line), as 'serve --review' writes.")],
+    to: Annotated[Interchange, typer.Option("--to", help="labelstudio: task JSON with choices annotations; csv: id,text,labels.")] = Interchange.labelstudio,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+):
+    """Export your labels for Label Studio (text classification with choices) or as plain CSV."""
+    from .labeling import read_labeled, to_csv, to_label_studio
+
+    with _user_errors():
+        rows = read_labeled(labels_file)
+        text = json.dumps(to_label_studio(rows), ensure_ascii=False, indent=1) + "\n" if to is Interchange.labelstudio else to_csv(rows)
+        _write_text(text, _output_target(out, [str(labels_file)]))
+
+
+@app.command("import")
+def import_labels(
+    source: Annotated[Path, typer.Argument(help="A Label Studio JSON export, or a CSV with text and labels (|-separated).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL labels file to write ({id, text, labels} per line).")],
+    from_: Annotated[Interchange, typer.Option("--from", help="The format of SOURCE.")] = Interchange.labelstudio,
+):
+    """Import labels from Label Studio or CSV into a JSONL file 'train' reads."""
+    from .labeling import from_csv, from_label_studio
+
+    with _user_errors():
+        try:
+            raw = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise DataError(f"{source}: cannot read ({getattr(error, 'strerror', None) or error})") from None
+        if from_ is Interchange.labelstudio:
+            try:
+                tasks = json.loads(raw)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+            rows = from_label_studio(tasks)
+        else:
+            rows = from_csv(raw)
+        _write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), _output_target(out, [str(source)]))
+    _say(f"Imported {len(rows):,} labeled texts into {out}")
+
+
+# ---- check ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="Labeled data in any format 'train' reads.")],
+    text_col: TextColOption = "text",
+    label_col: LabelColOption = None,
+    id_col: Annotated[str, typer.Option("--id-col", help="Column holding each row's id (default: id, else the row number).")] = "id",
+    negative_label: Annotated[str, typer.Option(help="Label of examples that belong to no topic.")] = "other",
+    top: Annotated[int, typer.Option(min=1, help="Show at most this many likely label errors in the table.")] = 20,
+    format: ReportFormatOption = ReportFormat.table,
+):
+    """Find likely label errors (confident learning), conflicting duplicates and labels too rare to learn."""
+    with _user_errors():
+        try:
+            import cleanlab  # noqa: F401
+        except ImportError:
+            raise UsageError('topictag check needs its extra: pip install "topictag[check]"') from None
+        from .check import check_dataset
+        from .corpus import read_dataset
+
+        dataset = read_dataset(data, text_col=text_col, label_col=label_col, id_col=id_col)
+        report = check_dataset(dataset, negative_label=negative_label)
+    if format is ReportFormat.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{report.n:,} texts. Counts: " + ", ".join(f"{label}={n:,}" for label, n in report.counts.items()))
+    if report.rare_labels:
+        console.print(f"[bold]Too rare to learn well[/bold] (fewer than 5 texts): {', '.join(report.rare_labels)}")
+    console.print(f"{len(report.duplicates)} duplicate or near-duplicate pairs with different labels; {len(report.label_issues)} likely label errors.")
+    table = Table(title="Likely label errors, most likely first", title_justify="left")
+    for column in ("row", "id", "label", "suggested", "confidence", "text"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("row", "confidence") else "left")
+    for issue in report.label_issues[:top]:
+        text = " ".join(issue["text"].split())
+        table.add_row(str(issue["row"]), escape(str(issue["id"])), ", ".join(issue["label"]), ", ".join(issue["suggested"]), f"{issue['confidence']:.2f}", escape(text[:80] + ("..." if len(text) > 80 else "")))
+    console.print(table)
+    for pair in report.duplicates[:top]:
+        how = "same text" if pair["exact"] else f"similarity {pair['similarity']:.2f}"
+        console.print(f"rows {pair['rows'][0]} and {pair['rows'][1]} ({how}): {pair['labels'][0]} vs {pair['labels'][1]}")
+
+
+# ---- serve ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    model_path: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token or --no-auth.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes; each loads the model once.")] = 1,
+    token: Annotated[Optional[str], typer.Option(envvar="TOPICTAG_TOKEN", help="Bearer token every API call must carry (or set TOPICTAG_TOKEN).")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Allow a non-loopback address without a token.")] = False,
+    max_body: Annotated[int, typer.Option(min=1, help="Largest request body in bytes (413 beyond).")] = 10 * 1024 * 1024,
+    max_texts: Annotated[int, typer.Option(min=1, help="Most texts per /v1/tag request (413 beyond).")] = 1000,
+    review: Annotated[Optional[Path], typer.Option(help="Label the texts of this JSONL file (from 'topictag suggest') in the page at /review.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="With --review: append every answer to this JSONL file.")] = None,
+):
+    """Serve the tagger over HTTP: a JSON API (documented at /docs) and a web page at /."""
+    import ipaddress
+
+    with _user_errors():
+        try:
+            import fastapi  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError:
+            raise UsageError('topictag serve needs its extra: pip install "topictag[serve]"') from None
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback and token is None and not no_auth:
+            raise UsageError(f"--host {host} is reachable from other machines: give --token (or TOPICTAG_TOKEN), or --no-auth to serve without one")
+        if (review is None) != (labels is None):
+            raise UsageError("--review and --labels go together")
+        if review is not None and workers > 1:
+            raise UsageError("--review keeps its place in one process: use --workers 1")
+        if review is not None and not review.is_file():
+            raise DataError(f"{review}: no such file")
+        _load_model(model_path)  # fail here, in one line, rather than in every worker
+        from .serve import run as run_server
+
+        try:
+            run_server(model_path, host, port, workers, token, max_body, max_texts, review=review, labels=labels,
+                       ready=lambda url: _say(f"topictag serving on {url} (API docs at {url}docs; Ctrl-C to stop)"))
+        except (KeyboardInterrupt, _Terminated):
+            _say("topictag serve stopped")
+
+
 # ---- printing ------------------------------------------------------------------------------------
 
 
@@ -583,6 +777,22 @@ def _print_calibration(calibration: dict) -> None:
             cells.append(f"{found['texts']}: {found['observed']:.2f}" if found else "")
         reliability.add_row(name, *cells)
     console.print(reliability)
+
+
+def _print_base_comparison(base: str, model) -> None:
+    """The base topics' cross-validated quality before (the base model) and after adding your labels."""
+    from rich.console import Console
+    from rich.table import Table
+
+    before = _load_model(None).cv_metrics_ if base == "default" else None
+    table = Table(title="Base topics: cross-validated F1 before and after your labels", title_justify="left")
+    for column in ("label", "before", "after"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in model.cv_metrics_["labels"].items():
+        if before is not None and label in before["labels"]:
+            table.add_row(label, f"{before['labels'][label]['f1']:.3f}", f"{row['f1']:.3f}")
+    if before is not None:
+        Console().print(table)
 
 
 def _table_text(table, to_terminal: bool) -> str:

@@ -1,0 +1,140 @@
+"""Label texts one at a time in the browser (``topictag serve --review to_label.jsonl --labels my_labels.jsonl``).
+
+Every answer is appended to the labels file at once, flushed and synced to disk, as one JSON line
+``{"id", "text", "labels"}``, which ``topictag train`` reads. A killed server loses nothing answered; a
+restarted one resumes at the first text without an answer. Undo removes the last answer (the file's last
+line). Skipped texts are not written: they come back after a restart.
+"""
+
+
+import json
+import os
+import threading
+from importlib.resources import files
+from pathlib import Path
+
+from .errors import DataError
+
+
+class ReviewSession:
+    def __init__(self, review_path: Path, labels_path: Path, topics: list[str], negative_label: str = "other"):
+        self.labels_path = Path(labels_path)
+        self.topics = list(topics)
+        self.negative_label = negative_label
+        self.items = _read_items(Path(review_path))
+        self.lock = threading.Lock()
+        self.skipped: set[str] = set()
+        self.answered: dict[str, list[str]] = {}
+        if self.labels_path.exists():
+            from .labeling import read_labeled
+
+            for row in read_labeled(self.labels_path):
+                self.answered[row["id"]] = row["labels"]
+
+    def next(self) -> dict:
+        with self.lock:
+            for position, item in enumerate(self.items):
+                if item["id"] not in self.answered and item["id"] not in self.skipped:
+                    return {"item": item, "position": position + 1, "total": len(self.items), "answered": len(self.answered), "labels": self.topics, "negative_label": self.negative_label}
+            return {"done": True, "total": len(self.items), "answered": len(self.answered), "labels": self.topics}
+
+    def answer(self, item_id: str, labels: list[str]) -> dict:
+        with self.lock:
+            item = self._item(item_id)
+            unknown = [label for label in labels if label not in self.topics and label != self.negative_label]
+            if unknown:
+                raise DataError(f"unknown label(s): {', '.join(unknown)}")
+            labels = [label for label in labels if label != self.negative_label] or [self.negative_label]
+            line = json.dumps({"id": item_id, "text": item["text"], "labels": labels}, ensure_ascii=False) + "\n"
+            with open(self.labels_path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.answered[item_id] = labels
+            self.skipped.discard(item_id)
+        return self.next()
+
+    def skip(self, item_id: str) -> dict:
+        with self.lock:
+            self._item(item_id)
+            self.skipped.add(item_id)
+        return self.next()
+
+    def undo(self) -> dict:
+        """Remove the last answer from the labels file; its text is the next one shown."""
+        with self.lock:
+            if not self.labels_path.exists():
+                raise DataError("nothing to undo")
+            with open(self.labels_path, "rb+") as handle:
+                data = handle.read()
+                body = data.rstrip(b"\n")
+                if not body:
+                    raise DataError("nothing to undo")
+                cut = body.rfind(b"\n") + 1
+                last = json.loads(body[cut:])
+                handle.truncate(cut)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.answered.pop(str(last.get("id")), None)
+            # the undone text comes first again
+            self.items.sort(key=lambda item: item["id"] != str(last.get("id")))
+        return self.next()
+
+    def _item(self, item_id: str) -> dict:
+        for item in self.items:
+            if item["id"] == item_id:
+                return item
+        raise DataError(f"no text with id {item_id!r} to review")
+
+
+def _read_items(path: Path) -> list[dict]:
+    items = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise DataError(f"{path}:{number}: expected an object with a text")
+            items.append({"id": str(row.get("id", number)), "text": row["text"], "suggested": list(row.get("suggested") or []), "scores": row.get("scores") or {}})
+    return items
+
+
+def add_review_routes(app, session: ReviewSession, check_token) -> None:
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        id: str
+        labels: list[str] = []
+
+    class Skip(BaseModel):
+        id: str
+
+    @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
+    def review_page():
+        return HTMLResponse((files("topictag") / "web" / "review.html").read_text(encoding="utf-8"))
+
+    @app.get("/v1/review/next", summary="The next text to label")
+    def review_next(request: Request):
+        check_token(request)
+        return session.next()
+
+    @app.post("/v1/review/answer", summary="Record the labels of a text (appended to the labels file at once)")
+    def review_answer(body: Answer, request: Request):
+        check_token(request)
+        return session.answer(body.id, body.labels)
+
+    @app.post("/v1/review/skip", summary="Skip a text for now")
+    def review_skip(body: Skip, request: Request):
+        check_token(request)
+        return session.skip(body.id)
+
+    @app.post("/v1/review/undo", summary="Remove the last answer")
+    def review_undo(request: Request):
+        check_token(request)
+        return session.undo()
