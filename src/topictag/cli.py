@@ -628,6 +628,65 @@ def import_labels(
     _say(f"Imported {len(rows):,} labeled texts into {out}")
 
 
+# ---- report --------------------------------------------------------------------------------------
+
+
+class Estimate(str, Enum):
+    probability = "probability"
+    corrected = "corrected"
+    raw = "raw"
+
+
+class Frequency(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+@app.command()
+def report(
+    tagged: Annotated[list[Path], typer.Argument(help="Output of 'topictag tag' (JSONL, CSV, Parquet) or 'topictag segment --format jsonl', with the date column carried through (--keep-cols).")],
+    date_col: Annotated[str, typer.Option("--date-col", help="Column holding each document's date (ISO, RFC 2822 or epoch seconds).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML report (self-contained: charts embedded).")],
+    by: Annotated[Optional[str], typer.Option("--by", help="Column to group by (outlet, country...): small multiples per group.")] = None,
+    freq: Annotated[Frequency, typer.Option("--freq", help="Period length.")] = Frequency.month,
+    model_path: ModelOption = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table here: one row per period, group and topic.")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Count near-duplicate texts (syndicated copy) once; needs --text-col.")] = False,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Column holding the text (carried with --keep-cols text): for --dedupe and the terms behind the tags.")] = None,
+    estimate: Annotated[Estimate, typer.Option("--estimate", help="What the charts show: probability (mean calibrated probability; the most robust in our tests), corrected (tag share corrected for error rates), raw (tag share).")] = Estimate.probability,
+    rates_from: Annotated[Optional[Path], typer.Option("--rates-from", help="Labeled sample of the stream (any format 'train' reads): measure the model's error rates there instead of using those stored at training.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates for the confidence intervals.")] = 200,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the bootstrap.")] = 0,
+):
+    """Topic shares over time (and by group), corrected for the model's known error rates, as an HTML report."""
+    from .report import build_report, error_rates, read_tagged, render_html, to_csv
+
+    with _user_errors():
+        if dedupe and not text_col:
+            raise UsageError("--dedupe needs --text-col (tag with --keep-cols text)")
+        target = _output_target(out, [str(p) for p in tagged])
+        csv_target = _output_target(csv_path, [str(p) for p in tagged])
+        model = _load_model(model_path)
+        rates = model.training_info_.get("error_rates")
+        if rates_from is not None:
+            from .corpus import read_dataset
+
+            sample = read_dataset(rates_from)
+            rates = error_rates(model, sample.texts, [set(labels) for labels in sample.label_sets])
+        rows = read_tagged(tagged, model.topics_, date_col, by=by, text_col=text_col)
+        found = build_report(rows, model.topics_, rates, freq.value, dedupe=dedupe,
+                             bootstrap=bootstrap, seed=seed, model=model if text_col else None)
+        if not found.documents:
+            raise DataError(f"no dated documents to report on ({found.undated:,} without a usable {date_col!r})")
+        _write_text(render_html(found, shown=estimate.value), target)
+        if csv_target is not None:
+            _write_text(to_csv(found), csv_target)
+    periods = len({r["period"] for r in found.rows})
+    _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}s (charts: {estimate.value}; corrected by {found.estimate}); "
+         f"{found.undated:,} without a usable date, {found.merged:,} near-duplicates merged -> {out}")
+
+
 # ---- check ---------------------------------------------------------------------------------------
 
 
