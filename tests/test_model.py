@@ -1,4 +1,6 @@
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -241,3 +243,18 @@ def test_missing_texts_are_empty_and_other_types_are_refused(tiny_model):
     assert [p.tags for p in tiny_model.tag_many([None, float("nan"), pd.NA])] == [(), (), ()]
     with pytest.raises(DataError, match="text 1 is a int"):
         tiny_model.tag_many(["Tariffs", 5])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1) < 2, reason="forked fits: Linux with 2+ cores")
+@pytest.mark.parametrize("classifier", ["svm", "logreg"])
+def test_forked_liblinear_fits_equal_the_serial_ones(tiny_corpus, monkeypatch, classifier):
+    import topictag.model as model_module
+
+    texts, labels = tiny_corpus
+    monkeypatch.setattr(model_module, "FORK_FROM_WORK", 10**12)
+    serial = TopicClassifier(classifier=classifier, random_state=0).fit(texts, labels)
+    monkeypatch.setattr(model_module, "FORK_FROM_WORK", 0)
+    forked = TopicClassifier(classifier=classifier, random_state=0).fit(texts, labels)
+    assert np.array_equal(serial.oof_probabilities_, forked.oof_probabilities_)
+    assert serial.thresholds_ == forked.thresholds_
+    assert np.array_equal(serial.predict_proba(texts), forked.predict_proba(texts))

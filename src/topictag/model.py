@@ -14,6 +14,7 @@ import inspect
 import math
 import os
 import platform
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ SCREEN_FROM_TEXTS = 2000  # with at least this many texts, "auto" ranks its cand
 SCREEN_LABELS = 10
 MIN_DF_FROM_TEXTS = 5000  # ... and on at most this many labels, the most frequent
 MAX_LABELS = 1000  # one classifier per label: beyond this, training takes hours and memory runs out
+FORK_FROM_WORK = 100_000  # texts x labels from which liblinear's fits run in forked processes, one per core
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class TopicClassifier:
     ``fit(texts, y)`` takes one label per text, or a list of labels per text (multi-label). Texts labeled
     only with ``negative_label`` (or with an empty list) are negatives for every topic; the negative label
     is never emitted as a tag. ``predict`` returns the best tag of each text, or the negative label.
+
+    ``class_weight`` is None by default: each label's threshold is chosen on out-of-fold probabilities, which
+    already makes up for rare positives, while "balanced" weights make liblinear take up to 70 times as many
+    iterations on labels with a handful of examples (Reuters: fit 58 s -> 26 s, micro-F1 0.842 -> 0.873).
     """
 
     def __init__(
@@ -62,7 +68,7 @@ class TopicClassifier:
         classifier: str = "auto",
         negative_label: str = "other",
         C: float = 10.0,
-        class_weight: str | None = "balanced",
+        class_weight: str | None = None,
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int | str = "auto",
         max_features: int | None = None,
@@ -197,9 +203,12 @@ class TopicClassifier:
         (features,), columns, idf = self._fold_features(counts, everything, [], with_vocabulary=True)
         from sklearn.multiclass import OneVsRestClassifier
 
-        final = OneVsRestClassifier(self._base_classifier(self.classifier_)) if known is None else _PerLabel(self, self.classifier_, known)
-        with _quiet_constant_label_warnings():
-            final.fit(features, Y)
+        if known is None and self.classifier_ in LIBLINEAR and self._fork_fits(len(texts), len(topics)):
+            [final] = self._forked_one_vs_rest([self.classifier_], [(features, everything)], Y)
+        else:
+            final = OneVsRestClassifier(self._base_classifier(self.classifier_)) if known is None else _PerLabel(self, self.classifier_, known)
+            with _quiet_constant_label_warnings():
+                final.fit(features, Y)
         terms = counter.get_feature_names_out()[columns]
         columns_of = [linear_weights(estimator) for estimator in final.estimators_]
         self.scorer_ = LinearTextModel.from_terms(list(terms), idf, columns_of, strip_accents="unicode")
@@ -339,7 +348,13 @@ class TopicClassifier:
         # model would change from run to run. They run one after another; the others share the cores.
         serial = [t for t in tasks if t[1] in LIBLINEAR]
         parallel = [t for t in tasks if t[1] not in LIBLINEAR]
-        done = {task: fit_one(task) for task in serial}
+        if serial and self._fork_fits(len(folds[0][0]), Y.shape[1]):
+            # in processes each fit has its own generator: deterministic, and one per core
+            blocks = [(fold_features[k][0], folds[k][0]) for k, _ in serial]
+            fitted = self._forked_one_vs_rest([name for _, name in serial], blocks, Y)
+            done = {task: _classifier_scores(f, fold_features[task[0]][1]) for task, f in zip(serial, fitted)}
+        else:
+            done = {task: fit_one(task) for task in serial}
         if parallel:
             with ThreadPoolExecutor(max_workers=min(_cores(), len(parallel))) as pool:
                 done.update(zip(parallel, pool.map(fit_one, parallel)))
@@ -348,6 +363,38 @@ class TopicClassifier:
         for (k, name), result in zip(tasks, results):
             scores[name][folds[k][1]] = result
         return scores
+
+    def _fork_fits(self, n_texts: int, n_labels: int) -> bool:
+        """Whether liblinear's one-vs-rest fits pay for forked worker processes (many labels and texts, more
+        than one core, Linux, and not inside a daemon process, which may not have children)."""
+        import multiprocessing
+
+        return (n_texts * n_labels >= FORK_FROM_WORK and _cores() > 1 and sys.platform.startswith("linux")
+                and self._known is None and not multiprocessing.current_process().daemon)
+
+    def _forked_one_vs_rest(self, names: list[str], blocks: list, Y) -> list:
+        """One-vs-rest fits, ``names[i]`` on ``blocks[i] = (features, rows of Y)``, each label's binary fit a
+        task for a pool of forked processes (they read the features from the parent's memory). Equal to
+        ``OneVsRestClassifier(...).fit(features, Y[rows])`` for each block."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _FORK_STATE
+        _FORK_STATE = (self, names, blocks, Y)
+        tasks = [(i, j) for i in range(len(blocks)) for j in range(Y.shape[1])]
+        pool = ProcessPoolExecutor(_cores(), mp_context=multiprocessing.get_context("fork"), initializer=_init_fit_worker, initargs=(os.getpid(),))
+        try:
+            estimators = list(pool.map(_forked_binary_fit, tasks, chunksize=4))
+        except BaseException:  # Ctrl-C, SIGTERM, a worker's error: stop at once, not after the queued fits
+            processes = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            raise
+        finally:
+            _FORK_STATE = None
+        pool.shutdown(wait=True)
+        return [_OneVsRest(estimators[i * Y.shape[1] : (i + 1) * Y.shape[1]]) for i in range(len(blocks))]
 
     def _fold_features(self, counts, train, test, with_vocabulary: bool = False):
         """TF-IDF features of a fold, equal to those of a ``TfidfVectorizer`` fitted on its training texts
@@ -659,6 +706,36 @@ class _PerLabel:
 
 def _raw_scores(pipeline, texts) -> np.ndarray:
     return _classifier_scores(pipeline[-1], pipeline[:-1].transform(texts))
+
+
+_FORK_STATE = None  # what forked fit workers read: (model, names, blocks, Y), set just before the fork
+
+
+class _OneVsRest:
+    """Fitted binary estimators, one per label, as ``OneVsRestClassifier`` holds them."""
+
+    def __init__(self, estimators):
+        self.estimators_ = estimators
+
+
+def _init_fit_worker(parent_pid: int) -> None:
+    import signal
+
+    from .batch import _die_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent_pid)
+
+
+def _forked_binary_fit(task):
+    from sklearn.multiclass import _fit_binary
+
+    i, j = task
+    model, names, blocks, Y = _FORK_STATE
+    features, rows = blocks[i]
+    with _quiet_constant_label_warnings():
+        return _fit_binary(model._base_classifier(names[i]), features, np.asarray(Y[rows, j], dtype=np.int64), fit_params={})  # no classes: no warning for a label constant in a fold
 
 
 def _classifier_scores(classifier, features) -> np.ndarray:
