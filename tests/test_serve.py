@@ -183,3 +183,21 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         artifacts.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(artifacts / "serve-page.png"), full_page=True)
         browser.close()
+
+
+def test_a_slow_client_does_not_block_others(server):
+    """A client that sends half its body and stalls holds only its own connection."""
+    host, port = server.removeprefix("http://").split(":")
+    slow = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        body = json.dumps({"texts": ["Tariffs on steel rise"]}).encode()
+        slow.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+        started = time.perf_counter()
+        request = urllib.request.Request(server + "/v1/tag", data=json.dumps({"texts": ["Navy ships shadow carrier group"]}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.load(response)["records"][0]["top"] == "security"
+        assert time.perf_counter() - started < 5
+        slow.sendall(body[10:])  # the slow one is answered too, once its body is complete
+        assert b"200 OK" in slow.recv(65536)
+    finally:
+        slow.close()

@@ -1,6 +1,12 @@
 """Batch tagging benchmark: throughput and peak memory of `topictag tag` on a generated corpus.
 
     python training/benchmark_batch.py [--docs 200000] [--workdir /tmp/topictag-bench]
+    python training/benchmark_batch.py --crossover [--repeats 3]
+
+--crossover: where two worker processes start to pay. For JSONL tables and folders of files of 250 to
+32,000 documents, times `topictag tag --jobs 1` against `--jobs 2` with workers forced on whatever the size
+(topictag.batch.PARALLEL_MIN_ITEMS set to 0 in the process), alternating, median of --repeats runs each,
+whole processes. The default `--jobs` stays in one process below PARALLEL_MIN_ITEMS items.
 
 Generates a corpus from labels/ and templates (never from ../shared/data): each document joins two to four
 snippets with a dateline and a sign-off. Writes it as one .txt file per document (in folders of 1,000) and as
@@ -81,13 +87,41 @@ def run(command: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, peak
 
 
+FORCED_WORKERS = "import sys, topictag.batch as b; b.PARALLEL_MIN_ITEMS = 0; sys.argv = ['topictag'] + sys.argv[1:]; from topictag.cli import run; run()"
+
+
+def crossover(workdir: Path, repeats: int) -> None:
+    import statistics
+
+    print("| documents | input | --jobs 1 s | --jobs 2 (forced) s | default --jobs s | 2 jobs / 1 job |\n|---:|---|---:|---:|---:|---:|")
+    for n_docs in (250, 500, 1000, 2000, 4000, 8000, 16000, 32000):
+        files, table, _ = write_corpus(workdir, n_docs)
+        for kind, target, extra in (("JSONL table", table, ["--id-col", "id"]), ("files", files, [])):
+            out = workdir / "out.jsonl"
+            common = ["tag", "--quiet", str(target), *extra, "--output", str(out)]
+            commands = {"one": [sys.executable, "-m", "topictag", *common, "--jobs", "1"],
+                        "two": [sys.executable, "-c", FORCED_WORKERS, *common, "--jobs", "2"],
+                        "default": [sys.executable, "-m", "topictag", *common]}
+            times = {name: [] for name in commands}
+            for _ in range(repeats):
+                for name, command in commands.items():
+                    times[name].append(run(command)[0])
+            one, two, default = (statistics.median(times[name]) for name in ("one", "two", "default"))
+            print(f"| {n_docs:,} | {kind} | {one:.2f} | {two:.2f} | {default:.2f} | {one / two:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/topictag-bench"))
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--crossover", action="store_true", help="time 1 against 2 jobs on small inputs instead")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.crossover:
+        crossover(args.workdir, args.repeats)
+        return
     topictag = [sys.executable, "-m", "topictag", "tag", "--quiet"]
     rows = []
     for n_docs in (args.docs // 10, args.docs):

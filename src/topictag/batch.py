@@ -33,8 +33,8 @@ from json.encoder import encode_basestring as _quote  # noqa: E402  the C encode
 CHUNK_SIZE = 2048  # work items per chunk at most
 CHUNK_CHARS = 8 << 20  # and about this many characters
 FILE_CHARS = 32 << 10  # what a file not read yet counts for (so at most 256 files per chunk)
-# Below this many work items, one process is faster than starting workers (measured with
-# training/benchmark_batch.py --crossover; see docs/BENCHMARKS.md).
+# Below this many work items (files or table rows), one process is faster than starting workers
+# (measured with training/benchmark_batch.py --crossover; see docs/BENCHMARKS.md).
 PARALLEL_MIN_ITEMS = 4096
 
 
@@ -154,7 +154,7 @@ def tag_items(
     options: InputOptions = InputOptions(),
     as_json: bool = False,
     chunk_size: int = CHUNK_SIZE,
-    parallel_min_items: int = PARALLEL_MIN_ITEMS,
+    parallel_min_items: int | None = None,
 ) -> Iterator[tuple]:
     """Tag work items; yield ``(record, failed)`` per document, in input order.
 
@@ -162,6 +162,8 @@ def tag_items(
     are started here, before the first result is asked for (so before any progress-bar thread exists).
     """
     items = iter(items)
+    if parallel_min_items is None:
+        parallel_min_items = PARALLEL_MIN_ITEMS
     if jobs > 1:
         head = list(islice(items, parallel_min_items))
         items = chain(head, items)
