@@ -154,20 +154,25 @@ def _farthest_points(candidates: list[Suggestion], model, n: int) -> list[Sugges
 # ---- Label Studio and CSV ------------------------------------------------------------------------
 
 
-def read_labeled(path) -> list[dict]:
-    """Rows {"id", "text", "labels"} of a JSONL labels file (what ``serve --review`` appends)."""
-    rows = []
+def json_objects(path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` of each non-blank line of a JSONL file; a line that is not JSON is an error."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-                raise DataError(f"{path}:{number}: expected an object with text and labels")
-            rows.append({"id": str(row.get("id", number)), "text": row["text"], "labels": [str(label) for label in row["labels"]]})
+
+
+def read_labeled(path) -> list[dict]:
+    """Rows {"id", "text", "labels"} of a JSONL labels file (what ``serve --review`` appends)."""
+    rows = []
+    for number, row in json_objects(path):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+            raise DataError(f"{path}:{number}: expected an object with text and labels")
+        rows.append({"id": str(row.get("id", number)), "text": row["text"], "labels": [str(label) for label in row["labels"]]})
     return rows
 
 

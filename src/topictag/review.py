@@ -88,18 +88,13 @@ class ReviewSession:
 
 
 def _read_items(path: Path) -> list[dict]:
+    from .labeling import json_objects
+
     items = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise DataError(f"{path}:{number}: expected an object with a text")
-            items.append({"id": str(row.get("id", number)), "text": row["text"], "suggested": list(row.get("suggested") or []), "scores": row.get("scores") or {}})
+    for number, row in json_objects(path):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path}:{number}: expected an object with a text")
+        items.append({"id": str(row.get("id", number)), "text": row["text"], "suggested": list(row.get("suggested") or []), "scores": row.get("scores") or {}})
     return items
 
 
