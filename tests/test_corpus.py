@@ -86,3 +86,40 @@ def test_labels_folder_reads_every_jsonl_file(tmp_path):
 def test_a_folder_of_jsonl_files_is_read_like_labels(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"id": "a1", "text": "t", "labels": ["trade"]}) + "\n", encoding="utf-8")
     assert read_dataset(tmp_path).label_sets == [("trade",)]
+
+
+def _readline_reference(path, max_bytes):
+    """jsonl_lines as a plain readline loop (its definition): too-long lines are None, blank lines skipped."""
+    with open(path, "rb") as handle:
+        number = 0
+        while line := handle.readline(max_bytes + 1):
+            number += 1
+            if len(line) > max_bytes and not line.endswith(b"\n"):
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                yield number, None
+                continue
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            text = line.decode("utf-8", "replace")
+            if text.strip():
+                yield number, text
+
+
+def test_block_reading_of_jsonl_lines_equals_reading_line_by_line(tmp_path, monkeypatch):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    import topictag.corpus as corpus
+
+    pieces = st.sampled_from([b"", b" ", b"\xef\xbb\xbf", b'{"text": "a"}', b"x" * 25, "é".encode(), b"\xff", b"\r", b"\n", b"\n", b"\n"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=12), st.integers(1, 20), st.sampled_from([1, 2, 3, 7, 64]))
+    def check(parts, max_bytes, block):
+        monkeypatch.setattr(corpus, "JSONL_BLOCK", block)
+        path = tmp_path / "t.jsonl"
+        path.write_bytes(b"".join(parts))
+        assert list(corpus.jsonl_lines(path, max_bytes)) == list(_readline_reference(path, max_bytes))
+
+    check()

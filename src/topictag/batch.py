@@ -25,7 +25,7 @@ from itertools import chain, islice
 
 from .corpus import jsonl_lines
 from .errors import DataError, TopictagError
-from .inputs import Document, InputOptions, is_jsonl, is_table, iter_documents, parse_row_line, read_document, source_name
+from .inputs import Document, InputOptions, RegularFile, is_jsonl, is_table, iter_documents, parse_row_line, read_document, source_name
 from .outputs import json_line, skip_done
 
 from json.encoder import encode_basestring as _quote  # noqa: E402  the C encoder json.dumps uses
@@ -56,7 +56,7 @@ def work_items(paths: Iterable[str | Document], options: InputOptions = InputOpt
             yield from _jsonl_items(path, options)
         elif path == "-" or options.lines or is_table(path, options):
             yield from iter_documents([path], options)
-        elif not os.path.isfile(path):
+        elif not isinstance(path, RegularFile) and not os.path.isfile(path):
             yield read_document(path, options.max_bytes)  # a FIFO or device is read here, as a stream
         else:
             yield path

@@ -55,12 +55,24 @@ def source_name(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "surrogateescape")
 
 
+class RegularFile(str):
+    """A path found while walking a folder that is known to be a regular file (no need to stat it again)."""
+
+    __slots__ = ()
+
+
+def _suffix(path: str) -> str:
+    name = os.path.basename(path)
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 def is_table(path: str, options: InputOptions) -> bool:
-    return options.tables and path != "-" and Path(path).suffix.lower() in TABLE_SUFFIXES
+    return options.tables and path != "-" and _suffix(path) in TABLE_SUFFIXES
 
 
 def is_jsonl(path: str, options: InputOptions) -> bool:
-    return options.tables and path != "-" and Path(path).suffix.lower() in (".jsonl", ".ndjson")
+    return options.tables and path != "-" and _suffix(path) in (".jsonl", ".ndjson")
 
 
 # ---- finding inputs ----------------------------------------------------------------------------
@@ -106,6 +118,8 @@ def expand_inputs(inputs: Iterable[str], include: Iterable[str] = (), exclude: I
 
 
 def _selected(entry: str | Document, folder: str, include: list[str], exclude: list[str]) -> bool:
+    if not include and not exclude:
+        return True
     path = entry if isinstance(entry, str) else entry.source
     relative = os.path.relpath(path, folder)
     name = os.path.basename(path)
@@ -131,6 +145,8 @@ def _walk(folder: Path) -> Iterator[str | Document]:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 subfolders.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):  # the folder listing's own type: no stat call
+                yield RegularFile(entry.path)
             elif not entry.is_symlink() or not _is_link_to_folder(entry.path):
                 yield _file_or_problem(entry.path)
         stack.extend(reversed(subfolders))
@@ -154,7 +170,7 @@ def _file_or_problem(path: str) -> str | Document:
             return Document(source_name(path), error="cannot read: broken symbolic link")
         return Document(source_name(path), error=f"cannot read: {error.strerror or error}")
     if stat.S_ISREG(mode):
-        return path
+        return RegularFile(path)
     return Document(source_name(path), error=f"not a regular file ({_file_type(mode)}); name it explicitly to read it as a stream")
 
 

@@ -243,13 +243,22 @@ def csv_cell(value, column: str = ""):
     return value
 
 
+WRITE_EVERY = 128  # JSONL records joined into one write (a write per record costs more than the record)
+
+
 def write_jsonl(lines: Iterable[str], handle) -> int:
     """Write JSON lines to a binary handle, flushing every :data:`FLUSH_EVERY` lines."""
     count = 0
+    pending: list[str] = []
     for count, line in enumerate(lines, 1):
-        handle.write(encode(line if isinstance(line, str) else json_line(line)))
-        if count % FLUSH_EVERY == 0:
-            handle.flush()
+        pending.append(line if isinstance(line, str) else json_line(line))
+        if len(pending) >= WRITE_EVERY or count % FLUSH_EVERY == 0:
+            handle.write(encode("".join(pending)))
+            pending.clear()
+            if count % FLUSH_EVERY == 0:
+                handle.flush()
+    if pending:
+        handle.write(encode("".join(pending)))
     handle.flush()
     return count
 
