@@ -70,7 +70,9 @@ def start_server(workers: int):
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
                 # with several workers, wait until each has loaded its model: ask until the answers are fast
                 for _ in range(4 * workers):
                     connection.request("GET", "/v1/model")
