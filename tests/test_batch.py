@@ -166,6 +166,21 @@ def test_parallel_jobs_keep_order_and_results(tmp_path, model_file):
     assert [r["source"] for r in records(two)] == [f"d{i}" for i in range(n)]
 
 
+def test_workers_split_runs_of_jsonl_lines_as_one_process_reads_them(tmp_path, model_file, monkeypatch):
+    """Parallel runs send whole runs of raw JSONL lines to the workers; every odd line must come out as in
+    one process: blank lines, a byte-order mark, bad JSON, non-objects, lines over --max-bytes, no final newline."""
+    monkeypatch.setattr(batch, "PARALLEL_MIN_ITEMS", 0)
+    monkeypatch.setattr(batch, "JSONL_RUN", 64)  # many small runs, lines cut across blocks
+    rows = ['{"text": "Tariffs on steel rise"}', "", '{"text": "Navy ships in the strait"}', "not json", "[1, 2]",
+            json.dumps({"text": "x" * 300}), "   ", '{"text": "Measles outbreak spreads"}'] * 30
+    table = tmp_path / "odd.jsonl"
+    table.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode())  # no newline at the end
+    one = invoke("tag", table, "--model", model_file, "--max-bytes", 200, "--jobs", 1).stdout
+    two = invoke("tag", table, "--model", model_file, "--max-bytes", 200, "--jobs", 2).stdout
+    assert one == two
+    assert len(records(two)) == 6 * 30 and "line longer than" in two and "malformed JSON line" in two
+
+
 def test_small_inputs_stay_in_one_process(tmp_path, model_file, monkeypatch):
     def no_workers(*args, **kwargs):
         raise AssertionError("workers started for a small input")

@@ -21,9 +21,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain
 
-from .corpus import jsonl_lines
+from .corpus import block_lines, jsonl_blocks, jsonl_lines
 from .errors import DataError, TopictagError
 from .inputs import Document, InputOptions, RegularFile, is_jsonl, is_table, iter_documents, parse_row_line, read_document, source_name
 from .outputs import json_line, skip_done
@@ -33,6 +33,7 @@ from json.encoder import encode_basestring as _quote  # noqa: E402  the C encode
 CHUNK_SIZE = 2048  # work items per chunk at most
 CHUNK_CHARS = 8 << 20  # and about this many characters
 FILE_CHARS = 32 << 10  # what a file not read yet counts for (so at most 256 files per chunk)
+JSONL_RUN = 256 << 10  # bytes of JSONL lines sent to a worker as one run
 # Below this many work items (files or table rows), one process is faster than starting workers
 # (measured with training/benchmark_batch.py --crossover; see docs/BENCHMARKS.md).
 PARALLEL_MIN_ITEMS = 4096
@@ -47,13 +48,24 @@ class _JsonLine:
     line: str | None
 
 
-def work_items(paths: Iterable[str | Document], options: InputOptions = InputOptions()) -> Iterator[Document | str | _JsonLine]:
-    """Plain files as paths and JSONL rows as raw lines, to be read where they are tagged; the rest as documents."""
+@dataclass(frozen=True)
+class _JsonBlock:
+    """Whole raw lines of a JSONL table (see :func:`topictag.corpus.jsonl_blocks`), split where they are tagged."""
+
+    path: str
+    first: int  # number of the first line
+    lines: int
+    data: bytes
+
+
+def work_items(paths: Iterable[str | Document], options: InputOptions = InputOptions(), blocks: bool = False) -> Iterator[Document | str | _JsonLine | _JsonBlock]:
+    """Plain files as paths and JSONL rows as raw lines (or, with ``blocks``, runs of raw lines: for worker
+    processes, which then split them), to be read where they are tagged; the rest as documents."""
     for path in paths:
         if isinstance(path, Document):
             yield path
         elif is_jsonl(path, options):
-            yield from _jsonl_items(path, options)
+            yield from (_jsonl_blocks(path, options) if blocks else _jsonl_items(path, options))
         elif path == "-" or options.lines or is_table(path, options):
             yield from iter_documents([path], options)
         elif not isinstance(path, RegularFile) and not os.path.isfile(path):
@@ -70,6 +82,23 @@ def _jsonl_items(path: str, options: InputOptions) -> Iterator[_JsonLine | Docum
         yield Document(source_name(path), error=f"cannot read: {error.strerror or error}")
     except DataError as error:
         yield Document(source_name(path), error=str(error))
+
+
+def _jsonl_blocks(path: str, options: InputOptions) -> Iterator[_JsonBlock | _JsonLine | Document]:
+    try:
+        for first, lines, data in jsonl_blocks(path, options.max_bytes, JSONL_RUN):
+            yield _JsonLine(path, first, None) if data is None else _JsonBlock(path, first, lines, data)
+    except OSError as error:
+        yield Document(source_name(path), error=f"cannot read: {error.strerror or error}")
+
+
+def read_items(item, options: InputOptions) -> Iterator[Document]:
+    """The documents of a work item: one, or each row of a run of JSONL lines."""
+    if isinstance(item, _JsonBlock):
+        for number, line in block_lines(item.data, item.first, options.max_bytes, "replace", item.path):
+            yield parse_row_line(item.path, number, line, options)
+    else:
+        yield read_item(item, options)
 
 
 def read_item(item, options: InputOptions) -> Document:
@@ -111,7 +140,7 @@ def _tag_chunk(items, options, threshold, top_k, as_json, model=None) -> list[tu
     record), without building a Prediction and a dict per document.
     """
     model = model if model is not None else _worker_model
-    documents = [read_item(item, options) for item in items]
+    documents = [document for item in items for document in read_items(item, options)]
     readable = [d for d in documents if d.error is None]
     scores, tags, tops = model.tag_table([d.text for d in readable], threshold=threshold, top_k=top_k) if readable else ([], [], [])
     topics = model.topics_
@@ -165,9 +194,14 @@ def tag_items(
     if parallel_min_items is None:
         parallel_min_items = PARALLEL_MIN_ITEMS
     if jobs > 1:
-        head = list(islice(items, parallel_min_items))
+        head, count = [], 0
+        for item in items:  # runs of JSONL lines count for their lines
+            head.append(item)
+            count += _size(item)
+            if count >= parallel_min_items:
+                break
         items = chain(head, items)
-        if len(head) >= parallel_min_items:
+        if count >= parallel_min_items:
             return _tag_in_workers(_WorkerPool(jobs, model), items, options, threshold, top_k, as_json, chunk_size)
     return _tag_here(model, items, options, threshold, top_k, as_json, chunk_size)
 
@@ -267,17 +301,25 @@ def _chunks(items, size, max_chars: int = CHUNK_CHARS) -> Iterator[list]:
     """Chunks of at most ``size`` items and about ``max_chars`` characters (a file not read yet counts as
     :data:`FILE_CHARS`), so that short texts are tagged in large batches and long ones in small."""
     chunk, chars = [], 0
+    count = 0
     for item in items:
         chunk.append(item)
         chars += _weight(item)
-        if len(chunk) >= size or chars >= max_chars:
+        count += _size(item)
+        if count >= size or chars >= max_chars:
             yield chunk
-            chunk, chars = [], 0
+            chunk, chars, count = [], 0, 0
     if chunk:
         yield chunk
 
 
+def _size(item) -> int:
+    return item.lines if isinstance(item, _JsonBlock) else 1
+
+
 def _weight(item) -> int:
+    if isinstance(item, _JsonBlock):
+        return len(item.data)
     if isinstance(item, _JsonLine):
         return len(item.line) if item.line else 0
     if isinstance(item, Document):

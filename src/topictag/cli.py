@@ -291,10 +291,11 @@ def tag(
         model = _load_model(model_path)
         with outputs.locked(target) if target else nullcontext():
             done = outputs.resume_counts(target.write_path) if resume else None
-            items = batch.work_items(paths, options)
+            workers = jobs or _cores()
+            # workers split runs of JSONL lines themselves; a resumed run needs each line's source here
+            items = batch.work_items(paths, options, blocks=workers > 1 and not done)
             if done:
                 items = batch.pending_items(items, done, options)
-            workers = jobs or _cores()
             results = batch.tag_items(items, model, jobs=workers, threshold=threshold, top_k=top_k, options=options, as_json=fmt == "jsonl")
             records = counter.count(results)
             if not quiet and sys.stderr.isatty():

@@ -188,49 +188,69 @@ def jsonl_lines(path: Path, max_bytes: int = MAX_LINE_BYTES, errors: str = "repl
     """The non-blank lines of a JSONL file as ``(line number, text)``; ``text`` is None for a line longer
     than ``max_bytes``, which is skipped without being held in memory. A UTF-8 byte-order mark is dropped.
     Read in blocks and split in C (a readline call per line costs more than the rest of the reading)."""
-    number = 0
-    partial: list[bytes] = []  # the start of a line that goes on in the next block
-    partial_size = 0
+    for first, lines, data in jsonl_blocks(path, max_bytes):
+        if data is None:
+            yield first, None
+        else:
+            yield from block_lines(data, first, max_bytes, errors, path)
+
+
+def jsonl_blocks(path: Path, max_bytes: int = MAX_LINE_BYTES, block_size: int | None = None):
+    """A JSONL file as runs of whole lines, ``(number of the first line, number of lines, bytes)``, read
+    ``block_size`` bytes at a time; a line longer than ``max_bytes`` comes alone as ``(its number, 1, None)``
+    and is never held in memory. :func:`block_lines` turns a run into lines. A parallel ``tag`` sends runs to
+    its workers, which split and decode them, so the parent does not touch every line."""
+    block_size = block_size or JSONL_BLOCK
+    number = 0  # lines before the next run
+    carry = b""  # the start of a line that goes on in the next block
     skipping = False  # inside a line already longer than max_bytes
-
-    def emit(line: bytes):
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        try:
-            text = line.decode("utf-8", errors)
-        except UnicodeDecodeError:
-            raise DataError(f"{path}:{number}: not UTF-8 text; re-save the file as UTF-8") from None
-        return text if text.strip() else None
-
     with open(path, "rb") as handle:
-        while block := handle.read(JSONL_BLOCK):
-            lines = block.split(b"\n")
-            for k, piece in enumerate(lines):
-                last = k == len(lines) - 1
-                if last:  # no newline after it (yet): keep it for the next block, within the bound
-                    if skipping or partial_size + len(piece) > max_bytes:
-                        skipping, partial, partial_size = True, [], 0
-                    elif piece:
-                        partial.append(piece)
-                        partial_size += len(piece)
+        while block := handle.read(block_size):
+            if skipping:
+                end = block.find(b"\n")
+                if end < 0:
                     continue
                 number += 1
-                if skipping or partial_size + len(piece) + 1 > max_bytes + 1:
-                    skipping, partial, partial_size = False, [], 0
-                    yield number, None
-                    continue
-                line = b"".join(partial) + piece + b"\n" if partial else piece + b"\n"
-                partial, partial_size = [], 0
-                text = emit(line)
-                if text is not None:
-                    yield number, text
-        if skipping:
-            yield number + 1, None
-        elif partial:
-            number += 1
-            text = emit(b"".join(partial))
-            if text is not None:
-                yield number, text
+                yield number, 1, None
+                skipping, block = False, block[end + 1 :]
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                carry += block
+                if len(carry) > max_bytes:
+                    skipping, carry = True, b""
+                continue
+            data, carry = carry + block[: cut + 1], block[cut + 1 :]
+            if len(carry) > max_bytes:
+                skipping, carry = True, b""
+            lines = data.count(b"\n")
+            yield number + 1, lines, data
+            number += lines
+    if skipping:
+        yield number + 1, 1, None
+    elif carry:
+        yield number + 1, 1, carry
+
+
+def block_lines(data: bytes, first: int, max_bytes: int = MAX_LINE_BYTES, errors: str = "replace", path: Path | str = ""):
+    """The non-blank lines of a run from :func:`jsonl_blocks` as ``(line number, text)``, as :func:`jsonl_lines`."""
+    pieces = data.split(b"\n")
+    ended = pieces[-1] == b""  # the run ends with a newline
+    if ended:
+        pieces.pop()
+    number = first - 1
+    for k, piece in enumerate(pieces):
+        number += 1
+        if len(piece) > max_bytes:
+            yield number, None
+            continue
+        if number == 1 and piece.startswith(b"\xef\xbb\xbf"):
+            piece = piece[3:]
+        try:
+            text = piece.decode("utf-8", errors)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}:{number}: not UTF-8 text; re-save the file as UTF-8") from None
+        if text.strip():
+            yield number, text + "\n" if ended or k < len(pieces) - 1 else text
 
 
 def parse_json_row(line: str) -> tuple[dict, str | None]:
