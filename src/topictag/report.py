@@ -128,6 +128,8 @@ def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | Non
     index = {t: j for j, t in enumerate(topics)}
     for path in paths:
         path = Path(path)
+        if path.is_dir():
+            raise DataError(f"{path}: is a folder; name the tagged files (JSONL, CSV or Parquet output of topictag tag)")
         if not path.is_file():
             raise DataError(f"{path}: no such file")
         for number, row, problem in table_rows(path, replace_undecodable=True):
