@@ -117,6 +117,10 @@ def test_label_studio_and_csv_round_trip_in_the_library():
     assert from_csv(to_csv(ROWS)) == ROWS
 
 
+def test_csv_import_takes_a_label_column_and_an_excel_byte_order_mark():
+    assert from_csv("\ufefftext,label\nTariffs rise,trade\n") == [{"id": "1", "text": "Tariffs rise", "labels": ["trade"]}]
+
+
 def test_label_studio_export_shape_and_cancelled_annotations():
     [task] = to_label_studio(ROWS[:1])
     assert task["data"]["text"] == ROWS[0]["text"]
@@ -158,6 +162,7 @@ def test_imported_labels_train(tmp_path, tiny_corpus):
         ('{"tasks": []}', "labelstudio", "JSON list of tasks"),
         ('[{"id": 1, "data": {}}]', "labelstudio", "no text"),
         ("id,labels\n1,trade\n", "csv", "text column"),
+        ("id,text\n1,Tariffs rise\n", "csv", "labels (or label) column"),
     ],
 )
 def test_bad_imports_are_one_line_errors(tmp_path, content, form, message):

@@ -29,6 +29,7 @@ TOPICS = ["health", "security", "tech_policy", "trade"]
         ("12 March 2025", date(2025, 3, 12)),
         ("March 12, 2025", date(2025, 3, 12)),
         ("", None), ("yesterday", None), (None, None), (float("nan"), None), ("2025-13-45", None),
+        ("0001-01-01", None), ("9999-12-31", None),  # database placeholders, not dates
     ],
 )
 def test_dates_are_read_leniently(value, expected):
@@ -187,6 +188,13 @@ def test_segment_output_counts_characters(tmp_path):
     assert table.loc["trade", "corrected_share"] == table.loc["trade", "raw_share"]  # no error rates for segments
 
 
+def test_output_of_another_model_is_refused(tmp_path):
+    row = {"source": "a", "tags": ["climate"], "scores": {"climate": 0.9, "sports": 0.1}, "published": "2025-01-01"}
+    (tmp_path / "other.jsonl").write_text(json.dumps(row) + "\n")
+    result = runner.invoke(app, ["report", str(tmp_path / "other.jsonl"), "--date-col", "published", "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "other topics" in result.stderr and "--model" in result.stderr
+
+
 @pytest.fixture
 def model_file_default():
     return None
@@ -197,10 +205,13 @@ def model_file_default():
     [
         (["--date-col", "when"], "no 'when' column"),
         (["--date-col", "published", "--dedupe"], "--dedupe needs --text-col"),
+        (["--date-col", "published", "--by", "outlet"], "no 'outlet' column"),
+        (["--date-col", "published", "--csv", "{out}"], "name the same file"),
     ],
 )
 def test_bad_report_input_is_a_one_line_error(tmp_path, args, message):
     (tmp_path / "tagged.jsonl").write_text(json.dumps({"source": "a", "tags": ["trade"], "scores": {}, "published": "2025-01-01"}) + "\n")
+    args = [a.format(out=tmp_path / "r.html") for a in args]
     result = runner.invoke(app, ["report", str(tmp_path / "tagged.jsonl"), *args, "-o", str(tmp_path / "r.html")])
     assert result.exit_code != 0 and message in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()

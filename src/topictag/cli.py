@@ -666,6 +666,8 @@ def report(
     with _user_errors():
         if dedupe and not text_col:
             raise UsageError("--dedupe needs --text-col (tag with --keep-cols text)")
+        if csv_path is not None and Path(csv_path).resolve() == Path(out).resolve():
+            raise UsageError("--csv and --out name the same file")
         target = _output_target(out, [str(p) for p in tagged])
         csv_target = _output_target(csv_path, [str(p) for p in tagged])
         model = _load_model(model_path)
@@ -773,6 +775,10 @@ def serve(
             raise UsageError("--review keeps its place in one process: use --workers 1")
         if review is not None and not review.is_file():
             raise DataError(f"{review}: no such file")
+        if labels is not None and not labels.resolve().parent.is_dir():
+            raise DataError(f"{labels}: no such folder {str(labels.resolve().parent)!r}")
+        if review is not None and labels is not None and labels.exists() and labels.resolve() == review.resolve():
+            raise UsageError("--review and --labels name the same file; append the answers to another file")
         _load_model(model_path)  # fail here, in one line, rather than in every worker
         from .serve import run as run_server
 

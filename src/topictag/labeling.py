@@ -219,7 +219,9 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def from_csv(text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "text" not in reader.fieldnames:
-        raise DataError("the CSV needs a text column (and labels, |-separated)")
-    return [{"id": row.get("id") or str(i), "text": row["text"], "labels": [label for label in (row.get("labels") or "").split("|") if label]} for i, row in enumerate(reader, 1)]
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # Excel's "CSV UTF-8" starts with a BOM
+    fields = reader.fieldnames or []
+    column = "labels" if "labels" in fields else "label" if "label" in fields else None
+    if "text" not in fields or column is None:
+        raise DataError("the CSV needs a text column and a labels (or label) column, labels |-separated")
+    return [{"id": row.get("id") or str(i), "text": row["text"], "labels": [label for label in (row.get(column) or "").split("|") if label]} for i, row in enumerate(reader, 1)]

@@ -48,8 +48,12 @@ _DATE_CACHE: dict = {}
 
 
 def parse_date(value) -> date | None:
-    """A date from an ISO date or date-time, an RFC 2822 date (e-mail, RSS), or epoch seconds; None if none.
-    Times with a zone are taken in UTC."""
+    """A date from an ISO date or date-time, an RFC 2822 date (e-mail, RSS), or epoch seconds, between the
+    years 1800 and 2200; None if none. Times with a zone are taken in UTC."""
+    return _plausible(_any_date(value))
+
+
+def _any_date(value) -> date | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
@@ -67,6 +71,11 @@ def parse_date(value) -> date | None:
             _DATE_CACHE.clear()
         _DATE_CACHE[value] = found
     return found
+
+
+def _plausible(day: date | None) -> date | None:
+    """Dates of news: placeholders such as 0001-01-01 or 9999-12-31 are not dates."""
+    return day if day is not None and 1800 <= day.year <= 2200 else None
 
 
 def _from_epoch(seconds: float) -> date | None:
@@ -135,8 +144,14 @@ def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | Non
         for number, row, problem in table_rows(path, replace_undecodable=True):
             if problem or row.get("error"):
                 continue
-            if number == 1 and date_col not in row:
-                raise DataError(f"{path}: no {date_col!r} column; carry it through with 'topictag tag --keep-cols {date_col}'")
+            if number == 1:
+                for column in (date_col, by, text_col):
+                    if column and column not in row:
+                        raise DataError(f"{path}: no {column!r} column; carry it through with 'topictag tag --keep-cols {column}'")
+                scores = row.get("scores")
+                names = set(scores) if isinstance(scores, dict) else {c[6:] for c in row if c.startswith("score_")}
+                if names and not names & set(topics):
+                    raise DataError(f"{path}: tagged with other topics ({', '.join(sorted(names)[:5])}) than the model's; give the model that tagged it with --model")
             indicator, probability = _topic_vectors(row, index, len(topics))
             if indicator is None:
                 continue
