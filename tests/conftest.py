@@ -90,3 +90,10 @@ def tiny_csv(tmp_path, tiny_corpus):
         for text, label in zip(texts, labels):
             writer.writerow([text, "|".join(label)])
     return path
+
+
+@pytest.fixture
+def model_file(tiny_model, tmp_path):
+    path = tmp_path / "tiny.topictag"
+    tiny_model.save(path)
+    return path

@@ -25,13 +25,6 @@ def records(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-@pytest.fixture
-def model_file(tiny_model, tmp_path):
-    path = tmp_path / "tiny.topictag"
-    tiny_model.save(path)
-    return path
-
-
 def test_include_and_exclude_globs(tmp_path, model_file):
     (tmp_path / "docs" / "sub").mkdir(parents=True)
     (tmp_path / "docs" / "a.txt").write_text("Tariffs on steel")

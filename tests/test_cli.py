@@ -19,13 +19,6 @@ def invoke(*args, input=None):
 
 
 @pytest.fixture
-def model_file(tiny_model, tmp_path):
-    path = tmp_path / "tiny.topictag"
-    tiny_model.save(path)
-    return path
-
-
-@pytest.fixture
 def articles(tmp_path):
     folder = tmp_path / "articles"
     (folder / "nested").mkdir(parents=True)

@@ -14,13 +14,6 @@ from topictag.labeling import from_csv, from_label_studio, suggest, to_csv, to_l
 runner = CliRunner()
 
 
-@pytest.fixture
-def model_file(tiny_model, tmp_path):
-    path = tmp_path / "tiny.topictag"
-    tiny_model.save(path)
-    return path
-
-
 def pool(n):
     """A pool of distinct texts, clear and borderline, plus many copies of one story (syndicated wire copy)."""
     import random

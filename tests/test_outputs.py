@@ -28,13 +28,6 @@ def records(text):
 
 
 @pytest.fixture
-def model_file(tiny_model, tmp_path):
-    path = tmp_path / "tiny.topictag"
-    tiny_model.save(path)
-    return path
-
-
-@pytest.fixture
 def news(tmp_path):
     path = tmp_path / "news.jsonl"
     path.write_text(json.dumps({"id": "n1", "text": "Tariffs on imported steel"}) + "\n" + json.dumps({"id": "n2", "text": "Missile test"}) + "\n")

@@ -163,7 +163,7 @@ def test_error_rates_can_come_from_a_labeled_sample(stream, tmp_path):
     assert "Charts show the <b>corrected share</b>" in (tmp_path / "r.html").read_text()
 
 
-def test_dedupe_counts_syndicated_copies_once(tmp_path, model_file_default):
+def test_dedupe_counts_syndicated_copies_once(tmp_path):
     story = "The government raised tariffs on imported steel to 25 percent on Monday, citing a surge of cheap imports from abroad"
     rows = [{"source": str(i), "tags": ["trade"], "scores": {}, "published": "2025-01-05", "text": prefix + story} for i, prefix in enumerate(["", "LONDON - ", "Reuters: ", "AP - "])]
     rows.append({"source": "x", "tags": [], "scores": {}, "published": "2025-01-06", "text": "Local team wins the championship after extra time in a tense final"})
@@ -193,11 +193,6 @@ def test_output_of_another_model_is_refused(tmp_path):
     (tmp_path / "other.jsonl").write_text(json.dumps(row) + "\n")
     result = runner.invoke(app, ["report", str(tmp_path / "other.jsonl"), "--date-col", "published", "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 1 and "other topics" in result.stderr and "--model" in result.stderr
-
-
-@pytest.fixture
-def model_file_default():
-    return None
 
 
 @pytest.mark.parametrize(

@@ -105,13 +105,6 @@ def _post(url, path, body):
         return json.load(response)
 
 
-@pytest.fixture
-def model_file(tiny_model, tmp_path):
-    path = tmp_path / "tiny.topictag"
-    tiny_model.save(path)
-    return path
-
-
 def test_a_killed_server_loses_nothing_and_resumes(tmp_path, to_label, model_file):
     labels = tmp_path / "my_labels.jsonl"
     process, url = _start(to_label, labels, model_file)

@@ -314,10 +314,9 @@ def tag(
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    from .model import _cores as usable_cores  # one definition; imported only when a command needs it
+
+    return usable_cores()
 
 
 def _write_records(records, fmt: str, target, labels, keep, resume: bool) -> None:
