@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from topictag.cli import app as cli  # noqa: E402
+from topictag.errors import DataError  # noqa: E402
 from topictag.review import ReviewSession  # noqa: E402
 from topictag.serve import create_app  # noqa: E402
 
@@ -75,6 +76,40 @@ def test_review_needs_its_labels_file_and_one_worker(to_label):
     assert result.exit_code == 2 and "--labels" in result.stderr
     result = CliRunner().invoke(cli, ["serve", "--review", str(to_label), "--labels", "x.jsonl", "--workers", "2"])
     assert result.exit_code == 2 and "--workers 1" in result.stderr
+
+
+def test_a_second_session_on_the_same_labels_file_is_refused(tmp_path, to_label, tiny_model):
+    labels = tmp_path / "my_labels.jsonl"
+    first = session(to_label, labels, tiny_model)
+    with pytest.raises(DataError, match="another topictag serve --review"):
+        session(to_label, labels, tiny_model)
+    first.close()
+    session(to_label, labels, tiny_model).close()  # free again once the first is closed
+
+
+def test_a_torn_last_line_is_cut_and_a_whole_one_kept(tmp_path, to_label, tiny_model):
+    labels = tmp_path / "my_labels.jsonl"
+    whole = json.dumps({"id": "t0", "text": TEXTS[0], "labels": ["trade"]})
+    labels.write_text(whole + "\n" + '{"id": "t1", "text": "Missile te')
+    opened = session(to_label, labels, tiny_model)
+    assert opened.repaired and labels.read_text() == whole + "\n" and opened.next()["item"]["id"] == "t1"
+    opened.answer("t1", ["security"])
+    assert [row["id"] for row in lines(labels)] == ["t0", "t1"]
+    opened.close()
+    labels.write_text(whole)  # whole but without its newline: kept, and the next answer starts a new line
+    opened = session(to_label, labels, tiny_model)
+    assert not opened.repaired
+    opened.answer("t1", ["security"])
+    assert [row["id"] for row in lines(labels)] == ["t0", "t1"]
+    opened.close()
+
+
+def test_a_bad_labels_file_is_an_error_before_serving(tmp_path, to_label, model_file):
+    labels = tmp_path / "my_labels.jsonl"
+    labels.write_text("not json\n" + json.dumps({"id": "t0", "text": "x", "labels": ["trade"]}) + "\n")
+    result = CliRunner().invoke(cli, ["serve", "--port", str(_free_port()), "--model", str(model_file), "--review", str(to_label), "--labels", str(labels)])
+    assert result.exit_code == 1 and "serving on" not in result.stderr
+    assert result.stderr.count("\n") == 1 and f"{labels}:1: not valid JSON" in result.stderr
 
 
 def _free_port() -> int:

@@ -783,7 +783,7 @@ def serve(
 
         try:
             run_server(model_path, host, port, workers, token, max_body, max_texts, review=review, labels=labels,
-                       ready=lambda url: _say(f"topictag serving on {url} (API docs at {url}docs; Ctrl-C to stop)"))
+                       ready=lambda url: _say(f"topictag serving on {url} (API docs at {url}docs; Ctrl-C to stop)"), notice=_say)
         except (KeyboardInterrupt, _Terminated):
             _say("topictag serve stopped")
 

@@ -4,6 +4,10 @@ Every answer is appended to the labels file at once, flushed and synced to disk,
 ``{"id", "text", "labels"}``, which ``topictag train`` reads. A killed server loses nothing answered; a
 restarted one resumes at the first text without an answer. Undo removes the last answer (the file's last
 line). Skipped texts are not written: they come back after a restart.
+
+The session locks the labels file (an exclusive ``flock`` on ``.<name>.lock`` beside it) for as long as it is
+open, so a second server on the same file is refused instead of undoing the first one's answers. A torn last
+line (another program killed mid-write) is cut off when the session opens.
 """
 
 
@@ -15,6 +19,11 @@ from pathlib import Path
 
 from .errors import DataError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
 
 class ReviewSession:
     def __init__(self, review_path: Path, labels_path: Path, topics: list[str], negative_label: str = "other"):
@@ -25,11 +34,24 @@ class ReviewSession:
         self.lock = threading.Lock()
         self.skipped: set[str] = set()
         self.answered: dict[str, list[str]] = {}
-        if self.labels_path.exists():
-            from .labeling import read_labeled
+        self.repaired = False  # a torn last line was cut off
+        self._lock_handle = _lock(self.labels_path)
+        try:
+            if self.labels_path.exists():
+                from .labeling import read_labeled
 
-            for row in read_labeled(self.labels_path):
-                self.answered[row["id"]] = row["labels"]
+                self.repaired = _repair_last_line(self.labels_path)
+                for row in read_labeled(self.labels_path):
+                    self.answered[row["id"]] = row["labels"]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the labels file's lock."""
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
 
     def next(self) -> dict:
         with self.lock:
@@ -85,6 +107,59 @@ class ReviewSession:
             if item["id"] == item_id:
                 return item
         raise DataError(f"no text with id {item_id!r} to review")
+
+
+def _lock(labels_path: Path):
+    if fcntl is None:
+        return None
+    lock_path = labels_path.with_name(f".{labels_path.name}.lock")
+    try:
+        handle = open(lock_path, "a+b")
+    except OSError as error:
+        raise DataError(f"{labels_path}: cannot lock ({error.strerror or error})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataError(f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file") from None
+    return handle
+
+
+def _repair_last_line(path: Path) -> bool:
+    """Cut off a torn last line (no newline, not JSON); end a whole one with its newline. True if cut."""
+    try:
+        with open(path, "rb+") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            if size == 0:
+                return False
+            handle.seek(max(0, size - 1))
+            if handle.read(1) == b"\n":
+                return False
+            # read back to the last newline: lines are short, but read in blocks to be safe
+            start = size
+            while start > 0:
+                step = min(65536, start)
+                handle.seek(start - step)
+                block = handle.read(step)
+                found = block.rfind(b"\n")
+                if found >= 0:
+                    start = start - step + found + 1
+                    break
+                start -= step
+            handle.seek(start)
+            tail = handle.read()
+            try:
+                json.loads(tail)
+            except ValueError:
+                handle.truncate(start)
+                os.fsync(handle.fileno())
+                return True
+            handle.write(b"\n")
+            os.fsync(handle.fileno())
+            return False
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 def _read_items(path: Path) -> list[dict]:

@@ -275,28 +275,43 @@ def app_from_environment() -> FastAPI:
 
     settings = json.loads(os.environ[ENVIRONMENT_PREFIX + "SETTINGS"])
     model_path = Path(settings["model"]) if settings.get("model") else None
-    review = None
-    if settings.get("review"):
-        from .review import ReviewSession
-
-        loaded = load_model(model_path)
-        review = ReviewSession(Path(settings["review"]), Path(settings["labels"]), loaded.topics_, loaded.negative_label)
     return create_app(load_model(model_path), model_path=model_path, token=os.environ.get(ENVIRONMENT_PREFIX + "TOKEN"),
-                      max_body=settings["max_body"], max_texts=settings["max_texts"], review=review)
+                      max_body=settings["max_body"], max_texts=settings["max_texts"])
 
 
 def run(model_path: Optional[Path], host: str, port: int, workers: int, token: Optional[str], max_body: int, max_texts: int,
-        review: Optional[Path] = None, labels: Optional[Path] = None, ready=None) -> None:
-    """Serve with uvicorn; the settings reach every worker through the environment (the token too, never argv)."""
+        review: Optional[Path] = None, labels: Optional[Path] = None, ready=None, notice=None) -> None:
+    """Serve with uvicorn; the settings reach every worker through the environment (the token too, never argv).
+
+    With ``review`` (one worker) the labeling session is opened here, before ``ready`` announces the address,
+    so a locked, unreadable or invalid labels file is an error at start, not a server that fails later.
+    """
     import uvicorn
 
-    os.environ[ENVIRONMENT_PREFIX + "SETTINGS"] = json.dumps(
-        {"model": str(model_path) if model_path else None, "max_body": max_body, "max_texts": max_texts,
-         "review": str(review) if review else None, "labels": str(labels) if labels else None}
-    )
+    os.environ[ENVIRONMENT_PREFIX + "SETTINGS"] = json.dumps({"model": str(model_path) if model_path else None, "max_body": max_body, "max_texts": max_texts})
     if token is not None:
         os.environ[ENVIRONMENT_PREFIX + "TOKEN"] = token
-    if ready is not None:
-        ready(f"http://{'[' + host + ']' if ':' in host else host}:{port}/")
-    uvicorn.run("topictag.serve:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning",
-                timeout_keep_alive=5, limit_concurrency=1000)
+    options = {"host": host, "port": port, "log_level": "warning", "timeout_keep_alive": 5, "limit_concurrency": 1000}
+    if review is None:
+        if ready is not None:
+            ready(_url(host, port))
+        uvicorn.run("topictag.serve:app_from_environment", factory=True, workers=workers, **options)
+        return
+    from .default import load_model
+    from .review import ReviewSession
+
+    loaded = load_model(model_path)
+    session = ReviewSession(Path(review), Path(labels), loaded.topics_, loaded.negative_label)
+    try:
+        if session.repaired and notice is not None:
+            notice(f"{labels}: cut off a torn last line (an interrupted write)")
+        application = create_app(loaded, model_path=model_path, token=token, max_body=max_body, max_texts=max_texts, review=session)
+        if ready is not None:
+            ready(_url(host, port))
+        uvicorn.run(application, **options)
+    finally:
+        session.close()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
