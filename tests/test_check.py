@@ -51,3 +51,19 @@ def test_check_table_for_people(noisy):
     path, _ = noisy
     result = CliRunner().invoke(app, ["check", str(path)])
     assert result.exit_code == 0 and "Likely label errors" in result.stdout and "Too rare to learn well" in result.stdout
+
+
+def test_one_topic_against_its_negatives(tmp_path):
+    rows = [json.loads(line) for line in (ROOT / "labels" / "trade.jsonl").read_text(encoding="utf-8").splitlines()][:120]
+    rows += [json.loads(line) for line in (ROOT / "labels" / "other_society.jsonl").read_text(encoding="utf-8").splitlines()][:120]
+    rows = [{"id": r["id"], "text": r["text"], "labels": ["trade"] if "trade" in r["labels"] else ["other"]} for r in rows]
+    flipped = {rows[i]["id"] for i in (3, 40, 77, 130, 170, 200)}
+    for row in rows:
+        if row["id"] in flipped:
+            row["labels"] = ["other"] if row["labels"] == ["trade"] else ["trade"]
+    path = tmp_path / "one_topic.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    found = {issue["id"] for issue in json.loads(result.stdout)["label_issues"]}
+    assert len(flipped & found) >= 4

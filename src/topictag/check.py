@@ -56,8 +56,17 @@ def _label_issues(dataset, labels, model, max_issues) -> list[dict]:
     index = {t: j for j, t in enumerate(topics)}
     given = [[index[l] for l in ls if l in index] for ls in labels]
     probs = np.clip(model.oof_probabilities_, 1e-6, 1 - 1e-6)
-    flagged = find_label_issues(labels=given, pred_probs=probs, multi_label=True, return_indices_ranked_by="self_confidence", n_jobs=1)  # no process pool: our signal handlers are not for its workers
-    quality = get_label_quality_scores(given, probs)
+    if len(topics) == 1:  # one topic against the negatives: cleanlab's two-class path (its multi-label one needs two)
+        from cleanlab.rank import get_label_quality_scores as two_class_quality
+
+        binary = np.array([1 if g else 0 for g in given])
+        two = np.column_stack([1 - probs[:, 0], probs[:, 0]])
+        # no process pool (n_jobs=1): our signal handlers are not for its workers
+        flagged = find_label_issues(labels=binary, pred_probs=two, return_indices_ranked_by="self_confidence", n_jobs=1)
+        quality = two_class_quality(binary, two)
+    else:
+        flagged = find_label_issues(labels=given, pred_probs=probs, multi_label=True, return_indices_ranked_by="self_confidence", n_jobs=1)
+        quality = get_label_quality_scores(given, probs)
     issues = []
     for row in flagged[:max_issues]:
         suggested = [topics[j] for j in np.flatnonzero(probs[row] >= np.array([model.thresholds_[t] for t in topics]))]

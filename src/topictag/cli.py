@@ -731,7 +731,8 @@ def check(
     for issue in report.label_issues[:top]:
         text = " ".join(issue["text"].split())
         table.add_row(str(issue["row"]), escape(str(issue["id"])), ", ".join(issue["label"]), ", ".join(issue["suggested"]), f"{issue['confidence']:.2f}", escape(text[:80] + ("..." if len(text) > 80 else "")))
-    console.print(table)
+    if report.label_issues:
+        console.print(table)
     for pair in report.duplicates[:top]:
         how = "same text" if pair["exact"] else f"similarity {pair['similarity']:.2f}"
         console.print(f"rows {pair['rows'][0]} and {pair['rows'][1]} ({how}): {pair['labels'][0]} vs {pair['labels'][1]}")
