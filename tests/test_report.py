@@ -161,6 +161,19 @@ def test_error_rates_can_come_from_a_labeled_sample(stream, tmp_path):
                                  "--rates-from", str(sample), "--estimate", "corrected", "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert "Charts show the <b>corrected share</b>" in (tmp_path / "r.html").read_text()
+    missing = [t for t in model.topics_ if t not in rates]
+    assert missing and f"no positives or no negatives for {', '.join(missing)}" in result.stderr  # those keep the model's rates
+
+
+def test_error_records_and_unusable_rows_are_counted_not_used(tmp_path):
+    good = {"source": "a", "tags": ["trade"], "scores": {"trade": 0.9}, "published": "2025-01-01"}
+    rows = [good, {**good, "source": "b", "tags": ["trade"], "scores": {"trade": "high"}},  # a score that is not a number
+            {"source": "c", "error": "cannot read", "published": "2025-01-01"}, {**good, "source": "d", "scores": {"trade": 7}}]
+    (tmp_path / "tagged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    result = runner.invoke(app, ["report", str(tmp_path / "tagged.jsonl"), "--date-col", "published", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "t.csv")])
+    assert result.exit_code == 0, result.output
+    assert "Reported 1 documents" in result.stderr and "4 error records or unusable rows" in result.stderr
+    assert "4 error records or unusable rows (not counted)" in (tmp_path / "r.html").read_text()
 
 
 def test_dedupe_counts_syndicated_copies_once(tmp_path):

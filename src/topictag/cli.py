@@ -660,7 +660,7 @@ def report(
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the bootstrap.")] = 0,
 ):
     """Topic shares over time (and by group), corrected for the model's known error rates, as an HTML report."""
-    from .report import build_report, error_rates, read_tagged, render_html, to_csv
+    from .report import MIN_SEPARATION, build_report, error_rates, read_tagged, render_html, to_csv
 
     with _user_errors():
         if dedupe and not text_col:
@@ -675,18 +675,25 @@ def report(
             from .corpus import read_dataset
 
             sample = read_dataset(rates_from)
-            rates = error_rates(model, sample.texts, [set(labels) for labels in sample.label_sets])
+            measured = error_rates(model, sample.texts, [set(labels) for labels in sample.label_sets])
+            kept = [t for t in model.topics_ if t not in measured and t in (rates or {})]
+            if kept:
+                _say(f"Note: {rates_from} has no positives or no negatives for {', '.join(kept)}; their correction uses the model's own rates")
+            rates = {**(rates or {}), **measured}
+        weak = [t for t, r in (rates or {}).items() if t in model.topics_ and r["tpr"] - r["fpr"] < MIN_SEPARATION]
+        if weak and (estimate.value == "corrected" or csv_path is not None):
+            _say(f"Note: the model separates {', '.join(weak)} too weakly to correct (tpr - fpr < {MIN_SEPARATION}); their corrected share is the raw share")
         rows = read_tagged(tagged, model.topics_, date_col, by=by, text_col=text_col)
         found = build_report(rows, model.topics_, rates, freq.value, dedupe=dedupe,
                              bootstrap=bootstrap, seed=seed, model=model if text_col else None)
         if not found.documents:
-            raise DataError(f"no dated documents to report on ({found.undated:,} without a usable {date_col!r})")
+            raise DataError(f"no dated documents to report on ({found.undated:,} without a usable {date_col!r}, {found.skipped:,} error records or unusable rows)")
         _write_text(render_html(found, shown=estimate.value), target)
         if csv_target is not None:
             _write_text(to_csv(found), csv_target)
     periods = len({r["period"] for r in found.rows})
     _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}s (charts: {estimate.value}; corrected by {found.estimate}); "
-         f"{found.undated:,} without a usable date, {found.merged:,} near-duplicates merged -> {out}")
+         f"{found.undated:,} without a usable date, {found.skipped:,} error records or unusable rows, {found.merged:,} near-duplicates merged -> {out}")
 
 
 # ---- check ---------------------------------------------------------------------------------------

@@ -127,11 +127,13 @@ class TaggedRow:
     indicator: np.ndarray  # per topic: 1 if tagged (or the share of story characters, from segments)
     probability: np.ndarray  # per topic: calibrated probability (or the character share)
     text: str | None = None
+    skipped: bool = False  # an error record or a row without usable tags or scores: counted, not used
 
 
 def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | None = None, text_col: str | None = None) -> Iterator[TaggedRow]:
     """Rows of ``topictag tag`` output (JSONL, CSV or Parquet) or ``topictag segment`` JSONL output. Rows
-    that are error records are skipped; rows without a usable date come with ``day=None``."""
+    that are error records, unreadable, or without usable tags or scores come with ``skipped=True``; rows
+    without a usable date come with ``day=None``."""
     from .corpus import table_rows
 
     index = {t: j for j, t in enumerate(topics)}
@@ -143,6 +145,7 @@ def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | Non
             raise DataError(f"{path}: no such file")
         for number, row, problem in table_rows(path, replace_undecodable=True):
             if problem or row.get("error"):
+                yield TaggedRow(None, ALL, None, None, skipped=True)
                 continue
             if number == 1:
                 for column in (date_col, by, text_col):
@@ -154,6 +157,7 @@ def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | Non
                     raise DataError(f"{path}: tagged with other topics ({', '.join(sorted(names)[:5])}) than the model's; give the model that tagged it with --model")
             indicator, probability = _topic_vectors(row, index, len(topics))
             if indicator is None:
+                yield TaggedRow(None, ALL, None, None, skipped=True)
                 continue
             group = str(row.get(by)) if by and row.get(by) not in (None, "") else ("(none)" if by else ALL)
             text = row.get(text_col) if text_col else None
@@ -187,10 +191,15 @@ def _topic_vectors(row: dict, index: dict, n: int):
         scores = json.loads(scores)
     for topic, j in index.items():
         value = scores.get(topic) if isinstance(scores, dict) else row.get(f"score_{topic}")
-        try:
-            probability[j] = float(value) if value not in (None, "") else indicator[j]
-        except (TypeError, ValueError):
+        if value in (None, ""):
             probability[j] = indicator[j]
+            continue
+        try:
+            probability[j] = float(value)
+        except (TypeError, ValueError):
+            return None, None  # a score that is not a number: the row is not what topictag wrote
+        if not 0.0 <= probability[j] <= 1.0:
+            return None, None
     return indicator, probability
 
 
@@ -219,6 +228,7 @@ class TrendReport:
     rows: list[dict]  # one per period, group and topic (CSV_COLUMNS)
     undated: int
     merged: int
+    skipped: int  # error records and rows without usable tags or scores
     documents: int
     from_segments: bool
     estimate: str
@@ -237,7 +247,7 @@ def build_report(rows: Iterable[TaggedRow], topics: list[str], error_rates: dict
     n, raw, prob = [], [], []
     boot_n, boot_raw, boot_prob = [], [], []
     seen: set[int] = set()
-    undated = merged = documents = 0
+    undated = merged = documents = skipped = 0
     from_segments = False
     samples: dict[tuple, list] = {}
     sample_seen: dict[tuple, int] = {}
@@ -272,6 +282,9 @@ def build_report(rows: Iterable[TaggedRow], topics: list[str], error_rates: dict
 
     chunk: list[TaggedRow] = []
     for row in rows:
+        if row.skipped:
+            skipped += 1
+            continue
         if row.day is None:
             undated += 1
             continue
@@ -324,7 +337,7 @@ def build_report(rows: Iterable[TaggedRow], topics: list[str], error_rates: dict
             })
     terms = {key: _top_terms(model, texts, key[0]) for key, texts in samples.items()} if model is not None else {}
     estimate = "adjusted classify-and-count" if corrected_possible else ("character share of stories" if from_segments else "raw share (the model has no error rates)")
-    return TrendReport(topics, freq, table, undated, merged, documents, from_segments, estimate, terms)
+    return TrendReport(topics, freq, table, undated, merged, skipped, documents, from_segments, estimate, terms)
 
 
 ESTIMATE_NAMES = {"probability": "mean probability", "corrected": "corrected share", "raw": "raw share"}
@@ -426,7 +439,7 @@ def render_html(report: TrendReport, title: str = "topictag report", max_table_r
 table {{ border-collapse: collapse; font-size: .85em; }} td, th {{ border: 1px solid #ddd; padding: .2em .5em; text-align: right; }}
 img {{ max-width: 100%; display: block; margin: 1em 0; }}</style></head><body>
 <h1>{escape(title)}</h1>
-<p>{report.documents:,} documents; {report.undated:,} without a usable date (not counted); {report.merged:,} near-duplicates merged.
+<p>{report.documents:,} documents; {report.undated:,} without a usable date and {report.skipped:,} error records or unusable rows (not counted); {report.merged:,} near-duplicates merged.
 Charts show the <b>{escape(name)}</b>; the table has the raw, corrected ({escape(report.estimate)}) and mean-probability shares.</p>
 <h2>Method</h2><p>{escape(method)}</p>
 {images}
