@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from topictag.cli import app
+from topictag.errors import DataError
 from topictag.inputs import Document
 from topictag.labeling import from_csv, from_label_studio, suggest, to_csv, to_label_studio, uncertainty
 
@@ -102,6 +103,7 @@ ROWS = [
     {"id": "a1", "text": "Tariffs on steel, \"again\"\nsecond line", "labels": ["trade"]},
     {"id": "a2", "text": "Missile test and chip export rules", "labels": ["security", "tech_policy"]},
     {"id": "a3", "text": "Local team wins, café opens", "labels": ["other"]},
+    {"id": "a4", "text": "=HYPERLINK(\"http://x\") -- a headline a spreadsheet would run", "labels": ["other"]},
 ]
 
 
@@ -123,6 +125,21 @@ def test_label_studio_export_shape_and_cancelled_annotations():
     task["annotations"].append({"was_cancelled": True, "result": []})
     unlabeled = {"id": 9, "data": {"text": "not labeled yet"}, "annotations": []}
     assert from_label_studio([task, unlabeled]) == ROWS[:1]
+
+
+def test_csv_export_neutralises_formulas_and_refuses_labels_holding_the_separator():
+    assert "\n4,\"'=HYPERLINK" in to_csv([dict(ROWS[3], id="4")]).replace("\r\n", "\n")
+    with pytest.raises(DataError, match="separates labels"):
+        to_csv([{"id": "1", "text": "x", "labels": ["a|b"]}])
+
+
+def test_label_studio_tasks_from_other_projects():
+    tasks = [{"data": {"body": "Tariffs rise"}, "annotations": [{"result": [{"type": "choices", "value": {"choices": "trade"}}]}]},
+             {"id": 7, "data": {"body": "Team wins"}, "annotations": [{"result": [{"type": "choices", "value": {"choices": ["other"]}}]}]}]
+    assert from_label_studio(tasks, text_key="body") == [{"id": "1", "text": "Tariffs rise", "labels": ["trade"]},
+                                                         {"id": "7", "text": "Team wins", "labels": ["other"]}]
+    with pytest.raises(DataError, match="no 'text' text in data \\(text fields: body\\); name it with --text-key"):
+        from_label_studio(tasks)
 
 
 @pytest.mark.parametrize("form", ["labelstudio", "csv"])
@@ -153,7 +170,7 @@ def test_imported_labels_train(tmp_path, tiny_corpus):
     [
         ("{not json", "labelstudio", "not valid JSON"),
         ('{"tasks": []}', "labelstudio", "JSON list of tasks"),
-        ('[{"id": 1, "data": {}}]', "labelstudio", "no text"),
+        ('[{"id": 1, "data": {}}]', "labelstudio", "no 'text' text in data"),
         ("id,labels\n1,trade\n", "csv", "text column"),
         ("id,text\n1,Tariffs rise\n", "csv", "labels (or label) column"),
     ],

@@ -607,6 +607,7 @@ def import_labels(
     source: Annotated[Path, typer.Argument(help="A Label Studio JSON export, or a CSV with text and labels (|-separated).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL labels file to write ({id, text, labels} per line).")],
     from_: Annotated[Interchange, typer.Option("--from", help="The format of SOURCE.")] = Interchange.labelstudio,
+    text_key: Annotated[str, typer.Option(help="Label Studio: the data field that holds the text.")] = "text",
 ):
     """Import labels from Label Studio or CSV into a JSONL file 'train' reads."""
     from .labeling import from_csv, from_label_studio
@@ -621,7 +622,7 @@ def import_labels(
                 tasks = json.loads(raw)
             except json.JSONDecodeError as error:
                 raise DataError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
-            rows = from_label_studio(tasks)
+            rows = from_label_studio(tasks, text_key=text_key)
         else:
             rows = from_csv(raw)
         _write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), _output_target(out, [str(source)]))

@@ -188,25 +188,38 @@ def to_label_studio(rows: list[dict], from_name: str = "topic", to_name: str = "
     ]
 
 
-def from_label_studio(tasks) -> list[dict]:
+def from_label_studio(tasks, text_key: str = "text") -> list[dict]:
     """Rows from a Label Studio JSON export: the choices of each task's last annotation (tasks without one
-    are skipped)."""
+    are skipped). ``text_key`` is the field of ``data`` holding the text (the ``value="$..."`` of the
+    labeling config). Ids: ``topictag_id`` if the task came from ``topictag export``, else the task's id, else
+    its position."""
     if not isinstance(tasks, list):
         raise DataError("a Label Studio export is a JSON list of tasks")
     rows = []
-    for task in tasks:
+    for position, task in enumerate(tasks, 1):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            raise DataError("a Label Studio task needs a data object")
+            raise DataError(f"task {position}: a Label Studio task needs a data object")
         data = task["data"]
-        text = data.get("text")
+        text = data.get(text_key)
         if not isinstance(text, str):
-            raise DataError(f"task {task.get('id')}: no text in data")
+            keys = ", ".join(sorted(k for k, v in data.items() if isinstance(v, str))[:5]) or "none"
+            raise DataError(f"task {task.get('id', position)}: no {text_key!r} text in data (text fields: {keys}); name it with --text-key")
         annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
         if not annotations:
             continue
-        choices = [label for result in annotations[-1].get("result") or [] if result.get("type") == "choices" for label in result.get("value", {}).get("choices", [])]
-        rows.append({"id": str(data.get("topictag_id", task.get("id"))), "text": text, "labels": choices})
+        choices = []
+        for result in annotations[-1].get("result") or []:
+            if not isinstance(result, dict) or result.get("type") != "choices":
+                continue
+            value = (result.get("value") or {}).get("choices", [])
+            choices += [value] if isinstance(value, str) else [str(label) for label in value]
+        task_id = data.get("topictag_id", task.get("id"))
+        rows.append({"id": str(task_id) if task_id is not None else str(position), "text": text, "labels": choices})
     return rows
+
+
+# A cell a spreadsheet would run as a formula gets a leading apostrophe (as topictag tag does); import takes it off.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -214,8 +227,19 @@ def to_csv(rows: list[dict]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["id", "text", "labels"])
     for row in rows:
-        writer.writerow([row["id"], row["text"], "|".join(row["labels"])])
+        for label in row["labels"]:
+            if "|" in label:
+                raise DataError(f"label {label!r} holds '|', which separates labels in CSV; export to labelstudio instead")
+        writer.writerow([_safe_cell(row["id"]), _safe_cell(row["text"]), _safe_cell("|".join(row["labels"]))])
     return buffer.getvalue()
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _unsafe_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
 
 
 def from_csv(text: str) -> list[dict]:
@@ -224,4 +248,5 @@ def from_csv(text: str) -> list[dict]:
     column = "labels" if "labels" in fields else "label" if "label" in fields else None
     if "text" not in fields or column is None:
         raise DataError("the CSV needs a text column and a labels (or label) column, labels |-separated")
-    return [{"id": row.get("id") or str(i), "text": row["text"], "labels": [label for label in (row.get(column) or "").split("|") if label]} for i, row in enumerate(reader, 1)]
+    return [{"id": _unsafe_cell(row.get("id") or str(i)), "text": _unsafe_cell(row["text"] or ""),
+             "labels": [label for label in _unsafe_cell(row.get(column) or "").split("|") if label]} for i, row in enumerate(reader, 1)]
