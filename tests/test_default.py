@@ -121,6 +121,7 @@ def test_train_on_top_of_the_default_model_adds_a_topic_and_keeps_ours(tmp_path)
     result = CliRunner().invoke(app, ["train", str(mine), "--base", "default", "-o", str(tmp_path / "m.topictag")])
     assert result.exit_code == 0, result.output
     assert "Base topics" in result.stdout and "before" in result.stdout
+    assert f"Note: climate has {len(CLIMATE)} of your texts" in result.stderr  # too few to stand out among the base's
     model = topictag.load(tmp_path / "m.topictag")
     assert model.topics_ == ["climate", "health", "security", "tech_policy", "trade"]
     assert model.training_info_["base"] == "default"

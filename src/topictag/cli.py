@@ -223,7 +223,7 @@ def train(
         dataset = read_dataset(data, text_col=text_col, label_col=label_col)
         if negative_weight is not None and negative_weight <= 0:
             raise UsageError("--negative-weight must be greater than 0")
-        if base is not None and base != "default" and not Path(base).exists():
+        if base is not None and base != "default" and (not base.strip() or not Path(base).exists()):
             raise UsageError(f"--base {base}: give 'default' or a path to labeled data")
         # On top of the default model, train as it was trained (unless told otherwise), so that the
         # before/after table compares like with like.
@@ -242,6 +242,8 @@ def train(
     _print_report(model.cv_metrics_, format, title=f"Cross-validated quality ({cv} folds, {examples} examples{', with base ' + base if base else ''})")
     if base is not None and format is ReportFormat.table:
         _print_base_comparison(base, model)
+    if base is not None:
+        _warn_thin_new_topics(base, dataset, model)
     _say(f"Saved {out}")
 
 
@@ -579,7 +581,8 @@ def suggest(
         model = _load_model(model_path)
         picked = pick(reading.iter_documents(paths, options), model, n=n, strategy=strategy.value, seed=seed)
         _write_text("".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in picked), target)
-    _say(f"Picked {len(picked):,} texts to label ({strategy.value}) into {out}")
+    fewer = f" (the pool holds only {len(picked):,} distinct texts)" if len(picked) < n else ""
+    _say(f"Picked {len(picked):,} texts to label ({strategy.value}) into {out}{fewer}")
 
 
 class Interchange(str, Enum):
@@ -867,6 +870,21 @@ def _print_base_comparison(base: str, model) -> None:
             table.add_row(label, f"{before['labels'][label]['f1']:.3f}", f"{row['f1']:.3f}")
     if before is not None:
         Console().print(table)
+
+
+FEW_FOR_A_NEW_TOPIC = 50
+
+
+def _warn_thin_new_topics(base: str, dataset, model) -> None:
+    """A topic of yours that the base lacks, with few texts, is swamped by the base's thousands of negatives."""
+    from .default import _base_examples
+
+    base_topics = {label for labels in _base_examples(base, model.negative_label)[1] for label in labels}
+    counts = dataset.label_counts()
+    for topic in model.topics_:
+        if topic not in base_topics and 0 < counts.get(topic, 0) < FEW_FOR_A_NEW_TOPIC:
+            _say(f"Note: {topic} has {counts[topic]} of your texts against {model.training_info_['n_examples']:,} in all; "
+                 f"label {FEW_FOR_A_NEW_TOPIC} or more varied ones for it to be found reliably")
 
 
 def _table_text(table, to_terminal: bool) -> str:
