@@ -23,7 +23,7 @@ PACKAGE_DATA = files("topictag") / "data"
 DEFAULT_BUNDLE_NAME = "default.topictag"
 DEFAULT_LABELS_NAME = "labels.jsonl.gz"
 # class_weight "balanced": the default model was tuned with it (docs/EVALUATION.md); TopicClassifier's default is None
-DEFAULT_MODEL_PARAMS = {"classifier": "svm", "C": 30.0, "class_weight": "balanced", "negative_weight": 4.0, "min_df": 1, "random_state": 0}
+DEFAULT_MODEL_PARAMS = {"classifier": "svm", "C": 100.0, "class_weight": "balanced", "negative_weight": 4.0, "min_df": 1, "random_state": 0}
 
 
 def topictag_home() -> Path:
