@@ -13,7 +13,7 @@ LABELS = ROOT / "labels"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 TOPICS = {"security", "trade", "tech_policy", "health"}
 MINIMUM = {"security": 400, "trade": 400, "tech_policy": 400, "health": 400, "other": 1200}
-FORMS = {"headline", "headline_summary", "lead", "paragraph", "quote", "teaser", "forum_post", "wire"}
+FORMS = {"headline", "headline_summary", "lead", "paragraph", "quote", "teaser", "forum_post", "wire", "article"}
 WORD = re.compile(r"\w+")
 
 pytestmark = pytest.mark.skipif(not LABELS.is_dir(), reason="needs the source checkout's labels/")
