@@ -86,7 +86,7 @@ def test_a_second_run_writing_the_same_output_fails_at_once(tmp_path, model_file
 
 def test_two_real_concurrent_runs_do_not_interleave(tmp_path, model_file):
     table = tmp_path / "many.jsonl"
-    table.write_text("".join(json.dumps({"text": f"Tariffs on steel {i}"}) + "\n" for i in range(40_000)))
+    table.write_text("".join(json.dumps({"text": f"Tariffs on steel {i}"}) + "\n" for i in range(200_000)))
     out = tmp_path / "out.jsonl"
     command = TOPICTAG + ["tag", str(table), "--model", str(model_file), "-o", str(out), "--jobs", "1", "--quiet"]
     first = subprocess.Popen(command)
@@ -96,7 +96,7 @@ def test_two_real_concurrent_runs_do_not_interleave(tmp_path, model_file):
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert first.wait(timeout=300) == 0
     assert second.returncode == 1 and "another topictag run is writing" in second.stderr
-    assert len(records(out.read_text())) == 40_000
+    assert len(records(out.read_text())) == 200_000
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")

@@ -104,6 +104,28 @@ def _reason(error: OSError) -> str:
 # ---- locking and atomic files -------------------------------------------------------------------
 
 
+def lock_beside(path: Path, error_type, busy: str):
+    """An open handle holding an exclusive ``flock`` on ``.<name>.lock`` beside ``path``; ``busy`` (raised as
+    ``error_type``) if another process holds it. Closing the handle releases the lock."""
+    lock_path = path.with_name(f".{path.name}.lock")
+    while True:
+        try:
+            handle = open(lock_path, "a+b")
+        except OSError as error:
+            raise error_type(f"{path}: cannot lock for writing ({_reason(error)})") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise error_type(busy) from None
+        try:  # the lock file may have been removed by the run that held it: lock the file that is there now
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
 @contextmanager
 def locked(target: Target):
     """Hold an exclusive lock for writing ``target`` (a no-op for devices and FIFOs)."""
@@ -111,22 +133,7 @@ def locked(target: Target):
         yield
         return
     lock_path = target.write_path.with_name(f".{target.write_path.name}.lock")
-    while True:
-        try:
-            handle = open(lock_path, "a+b")
-        except OSError as error:
-            raise OutputError(f"{target.path}: cannot lock for writing ({_reason(error)})") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise OutputError(f"{target.path}: another topictag run is writing this file; wait for it or choose another output") from None
-        try:  # the lock file may have been removed by the run that held it: lock the file that is there now
-            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
-                break
-        except FileNotFoundError:
-            pass
-        handle.close()
+    handle = lock_beside(target.write_path, OutputError, f"{target.path}: another topictag run is writing this file; wait for it or choose another output")
     try:
         yield
     finally:

@@ -19,11 +19,6 @@ from pathlib import Path
 
 from .errors import DataError
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks
-    fcntl = None
-
 
 class ReviewSession:
     def __init__(self, review_path: Path, labels_path: Path, topics: list[str], negative_label: str = "other"):
@@ -110,19 +105,11 @@ class ReviewSession:
 
 
 def _lock(labels_path: Path):
+    from .outputs import fcntl, lock_beside
+
     if fcntl is None:
         return None
-    lock_path = labels_path.with_name(f".{labels_path.name}.lock")
-    try:
-        handle = open(lock_path, "a+b")
-    except OSError as error:
-        raise DataError(f"{labels_path}: cannot lock ({error.strerror or error})") from None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise DataError(f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file") from None
-    return handle
+    return lock_beside(labels_path, DataError, f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file")
 
 
 def _repair_last_line(path: Path) -> bool:
