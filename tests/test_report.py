@@ -223,3 +223,20 @@ def test_bad_report_input_is_a_one_line_error(tmp_path, args, message):
     result = runner.invoke(app, ["report", str(tmp_path / "tagged.jsonl"), *args, "-o", str(tmp_path / "r.html")])
     assert result.exit_code != 0 and message in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_periods_without_documents_are_listed_as_gaps(tmp_path):
+    rows = [{"source": str(i), "tags": ["trade"] if i % 2 else [], "scores": {"trade": 0.9 if i % 2 else 0.1}, "published": day}
+            for i, day in enumerate(["2025-01-03", "2025-01-20", "2025-04-02", "2025-04-09"])]
+    (tmp_path / "tagged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["report", str(tmp_path / "tagged.jsonl"), "--date-col", "published", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "t.csv")])
+    assert result.exit_code == 0, result.output
+    assert "over 4 months, 2 of them without documents" in result.stderr
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "t.csv")
+    trade = table[table.topic == "trade"].set_index("period")
+    assert list(trade.index) == ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]
+    assert list(trade.documents) == [2, 0, 0, 2]
+    assert trade.loc["2025-02-01", ["raw_share", "mean_probability", "ci_low"]].isna().all()  # no share, not a zero
+    assert trade.loc["2025-01-01", "raw_share"] == 0.5

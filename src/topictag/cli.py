@@ -664,7 +664,7 @@ def report(
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the bootstrap.")] = 0,
 ):
     """Topic shares over time (and by group), corrected for the model's known error rates, as an HTML report."""
-    from .report import MIN_SEPARATION, build_report, error_rates, read_tagged, render_html, to_csv
+    from .report import ALL, MIN_SEPARATION, build_report, error_rates, read_tagged, render_html, to_csv
 
     with _user_errors():
         if dedupe and not text_col:
@@ -696,7 +696,9 @@ def report(
         if csv_target is not None:
             _write_text(to_csv(found), csv_target)
     periods = len({r["period"] for r in found.rows})
-    _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}s (charts: {estimate.value}; corrected by {found.estimate}); "
+    empty = len({r["period"] for r in found.rows if r["group"] == ALL and r["documents"] == 0})
+    gaps = f", {empty:,} of them without documents" if empty else ""
+    _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}s{gaps} (charts: {estimate.value}; corrected by {found.estimate}); "
          f"{found.undated:,} without a usable date, {found.skipped:,} error records or unusable rows, {found.merged:,} near-duplicates merged -> {out}")
 
 

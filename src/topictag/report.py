@@ -117,6 +117,22 @@ def period_start(day: date, freq: str) -> date:
     raise DataError(f"unknown frequency {freq!r}; choose one of {', '.join(FREQUENCIES)}")
 
 
+def next_period(start: date, freq: str) -> date:
+    if freq == "day":
+        return start + timedelta(days=1)
+    if freq == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+MAX_FILLED_PERIODS = 3660  # periods with no documents are listed between the first and last up to this span
+
+
+def empty_row(period: date, group: str, topic: str) -> dict:
+    """A period with no documents: listed (a monitor needs to see the gap), with no share to give."""
+    return {c: None for c in CSV_COLUMNS} | {"period": period.isoformat(), "group": group, "topic": topic, "documents": 0, "raw_count": 0}
+
+
 # ---- reading tagged output -------------------------------------------------------------------------
 
 
@@ -335,9 +351,30 @@ def build_report(rows: Iterable[TaggedRow], topics: list[str], error_rates: dict
                 "corrected_share": round(float(corrected), 6), "ci_low": round(float(low), 6), "ci_high": round(float(high), 6),
                 "mean_probability": round(float(prob[c][j] / n[c]), 6), "probability_ci_low": round(float(p_low), 6), "probability_ci_high": round(float(p_high), 6),
             })
+    table = _with_empty_periods(table, cells, topics, freq)
     terms = {key: _top_terms(model, texts, key[0]) for key, texts in samples.items()} if model is not None else {}
     estimate = "adjusted classify-and-count" if corrected_possible else ("character share of stories" if from_segments else "raw share (the model has no error rates)")
     return TrendReport(topics, freq, table, undated, merged, skipped, documents, from_segments, estimate, terms)
+
+
+def _with_empty_periods(table: list[dict], cells: dict, topics: list[str], freq: str) -> list[dict]:
+    """The table with rows for the periods between the first and the last that have no documents (in every
+    group), in the same order; left as it is when that span is longer than :data:`MAX_FILLED_PERIODS`."""
+    if not cells:
+        return table
+    seen = {period for period, _ in cells}
+    first, last = min(seen), max(seen)
+    periods = [first]
+    while periods[-1] < last and len(periods) <= MAX_FILLED_PERIODS:
+        periods.append(next_period(periods[-1], freq))
+    if len(periods) > MAX_FILLED_PERIODS or len(periods) == len(seen):
+        return table
+    groups = sorted({group for _, group in cells}, key=lambda g: (g != ALL, g))
+    present = {(r["period"], r["group"]) for r in table}
+    filled = table + [empty_row(period, group, topic) for period in periods for group in groups
+                      if (period.isoformat(), group) not in present for topic in topics]
+    order = {t: j for j, t in enumerate(topics)}
+    return sorted(filled, key=lambda r: (r["period"], r["group"] != ALL, r["group"], order[r["topic"]]))
 
 
 ESTIMATE_NAMES = {"probability": "mean probability", "corrected": "corrected share", "raw": "raw share"}
@@ -425,7 +462,7 @@ def render_html(report: TrendReport, title: str = "topictag report", max_table_r
     images = "".join(f'<img alt="topic shares over time" src="data:image/png;base64,{base64.b64encode(png).decode()}">' for png in charts)
     head = "".join(f"<th>{escape(c)}</th>" for c in CSV_COLUMNS)
     table_rows = report.rows[:max_table_rows]
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(r[c]))}</td>" for c in CSV_COLUMNS) + "</tr>" for r in table_rows)
+    body = "".join("<tr>" + "".join(f"<td>{'' if r[c] is None else escape(str(r[c]))}</td>" for c in CSV_COLUMNS) + "</tr>" for r in table_rows)
     more = f"<p>First {max_table_rows:,} of {len(report.rows):,} rows; the CSV (<code>--csv</code>) has them all.</p>" if len(report.rows) > max_table_rows else ""
     terms_rows = "".join(
         f"<tr><td>{escape(topic)}</td><td>{period.isoformat()}</td><td>{escape(', '.join(term for term, _ in found))}</td></tr>"
@@ -468,9 +505,12 @@ def _chart_png(report: TrendReport, groups: list[str], title: str, shown: str) -
                 continue
             x = [date.fromisoformat(r["period"]) for r in points]
             value, low, high = ESTIMATES[shown]
-            ax.plot(x, [r[value] for r in points], color=colours(j), label=topic, linewidth=1.6, marker="o" if len(points) == 1 else None)
+            def series(column):  # a period without documents is a gap in the line, not a zero
+                return [math.nan if r[column] is None else r[column] for r in points]
+
+            ax.plot(x, series(value), color=colours(j), label=topic, linewidth=1.6, marker="o" if len(points) == 1 else None)
             if low is not None:
-                ax.fill_between(x, [r[low] for r in points], [r[high] for r in points], color=colours(j), alpha=0.18, linewidth=0)
+                ax.fill_between(x, series(low), series(high), color=colours(j), alpha=0.18, linewidth=0)
         ax.set_title(group, fontsize=10)
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
