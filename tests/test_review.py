@@ -104,6 +104,25 @@ def test_a_torn_last_line_is_cut_and_a_whole_one_kept(tmp_path, to_label, tiny_m
     opened.close()
 
 
+def test_a_file_that_is_not_a_labels_file_is_refused_untouched(tmp_path, to_label, tiny_model):
+    for content in ("id,text,labels\nr9,Old,trade\nr10,Another,health", '[{"id": "a", "text": "x", "labels": ["trade"]}\n]', "7"):
+        labels = tmp_path / "mine.csv"
+        labels.write_text(content)
+        with pytest.raises(DataError):
+            session(to_label, labels, tiny_model)
+        assert labels.read_text() == content
+
+
+def test_every_path_to_the_labels_file_meets_the_same_lock(tmp_path, to_label, tiny_model):
+    labels = tmp_path / "real.jsonl"
+    (tmp_path / "link.jsonl").symlink_to(labels)
+    first = session(to_label, labels, tiny_model)
+    with pytest.raises(DataError, match="another topictag serve --review"):
+        session(to_label, tmp_path / "link.jsonl", tiny_model)
+    first.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "real.jsonl", "to_label.jsonl"]  # no lock files left
+
+
 def test_a_bad_labels_file_is_an_error_before_serving(tmp_path, to_label, model_file):
     labels = tmp_path / "my_labels.jsonl"
     labels.write_text("not json\n" + json.dumps({"id": "t0", "text": "x", "labels": ["trade"]}) + "\n")

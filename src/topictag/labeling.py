@@ -168,12 +168,14 @@ def json_objects(path) -> Iterator[tuple[int, dict]]:
 
 def read_labeled(path) -> list[dict]:
     """Rows {"id", "text", "labels"} of a JSONL labels file (what ``serve --review`` appends)."""
-    rows = []
-    for number, row in json_objects(path):
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-            raise DataError(f"{path}:{number}: expected an object with text and labels")
-        rows.append({"id": str(row.get("id", number)), "text": row["text"], "labels": [str(label) for label in row["labels"]]})
-    return rows
+    return [labeled_row(row, path, number) for number, row in json_objects(path)]
+
+
+def labeled_row(row, path, number: int) -> dict:
+    """One labels-file row, checked: an object with a text and a list of labels."""
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+        raise DataError(f"{path}:{number}: expected an object with text and labels")
+    return {"id": str(row.get("id", number)), "text": row["text"], "labels": [str(label) for label in row["labels"]]}
 
 
 def to_label_studio(rows: list[dict], from_name: str = "topic", to_name: str = "text") -> list[dict]:

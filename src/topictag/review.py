@@ -5,9 +5,9 @@ Every answer is appended to the labels file at once, flushed and synced to disk,
 restarted one resumes at the first text without an answer. Undo removes the last answer (the file's last
 line). Skipped texts are not written: they come back after a restart.
 
-The session locks the labels file (an exclusive ``flock`` on ``.<name>.lock`` beside it) for as long as it is
-open, so a second server on the same file is refused instead of undoing the first one's answers. A torn last
-line (another program killed mid-write) is cut off when the session opens.
+The session locks the labels file itself (an exclusive ``flock``) for as long as it is open, so a second
+server on the same file, by any path, is refused instead of undoing the first one's answers. When the session
+opens, every line is checked first; only then is a torn last line (an answer cut off mid-write) cut off.
 """
 
 
@@ -32,12 +32,8 @@ class ReviewSession:
         self.repaired = False  # a torn last line was cut off
         self._lock_handle = _lock(self.labels_path)
         try:
-            if self.labels_path.exists():
-                from .labeling import read_labeled
-
-                self.repaired = _repair_last_line(self.labels_path)
-                for row in read_labeled(self.labels_path):
-                    self.answered[row["id"]] = row["labels"]
+            for row in _read_answers(self.labels_path, self):
+                self.answered[row["id"]] = row["labels"]
         except BaseException:
             self.close()
             raise
@@ -105,48 +101,75 @@ class ReviewSession:
 
 
 def _lock(labels_path: Path):
-    from .outputs import fcntl, lock_beside
-
-    if fcntl is None:
-        return None
-    return lock_beside(labels_path, DataError, f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file")
-
-
-def _repair_last_line(path: Path) -> bool:
-    """Cut off a torn last line (no newline, not JSON); end a whole one with its newline. True if cut."""
+    """An exclusive ``flock`` on the labels file itself, created if missing: answers are appended and undone in
+    place (same inode), so every path to the file, through symlinks too, meets the same lock."""
     try:
-        with open(path, "rb+") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            if size == 0:
-                return False
-            handle.seek(max(0, size - 1))
-            if handle.read(1) == b"\n":
-                return False
-            # read back to the last newline: lines are short, but read in blocks to be safe
-            start = size
-            while start > 0:
-                step = min(65536, start)
-                handle.seek(start - step)
-                block = handle.read(step)
-                found = block.rfind(b"\n")
-                if found >= 0:
-                    start = start - step + found + 1
-                    break
-                start -= step
-            handle.seek(start)
-            tail = handle.read()
-            try:
-                json.loads(tail)
-            except ValueError:
-                handle.truncate(start)
-                os.fsync(handle.fileno())
-                return True
-            handle.write(b"\n")
-            os.fsync(handle.fileno())
-            return False
+        import fcntl
+    except ImportError:  # Windows: no advisory locks
+        return None
+    if labels_path.exists() and not labels_path.is_file():
+        raise DataError(f"{labels_path}: not a regular file; answers go to a JSONL file")
+    try:
+        handle = open(labels_path, "ab")
+    except OSError as error:
+        raise DataError(f"{labels_path}: cannot open for appending ({error.strerror or error})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataError(f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file") from None
+    return handle
+
+
+def _read_answers(path: Path, session) -> list[dict]:
+    """The answers already in the labels file. Every line is checked before anything is changed; then a torn
+    last line (an object cut off mid-write: no newline, not JSON) is cut, and a whole last line without its
+    newline gets one, so the next answer starts a line of its own."""
+    from .labeling import labeled_row
+
+    try:
+        data = path.read_bytes() if path.is_file() else b""
     except OSError as error:
         raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the last newline: empty when the file ends with one
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            rows.append(labeled_row(_json(line, path, number), path, number))
+    if not tail.strip():
+        return rows
+    number = len(lines) + 1
+    try:
+        last = json.loads(tail)
+    except ValueError:
+        if not tail.lstrip().startswith(b"{"):  # not a cut-off answer: not ours to cut
+            raise DataError(f"{path}:{number}: not valid JSON") from None
+        _rewrite_end(path, len(data) - len(tail), b"")
+        session.repaired = True
+        return rows
+    rows.append(labeled_row(last, path, number))
+    _rewrite_end(path, len(data), b"\n")
+    return rows
+
+
+def _json(line: bytes, path: Path, number: int):
+    try:
+        return json.loads(line)
+    except ValueError as error:
+        raise DataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
+
+
+def _rewrite_end(path: Path, keep: int, append: bytes) -> None:
+    try:
+        with open(path, "rb+") as handle:
+            handle.truncate(keep)
+            handle.seek(keep)
+            handle.write(append)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise DataError(f"{path}: cannot repair its last line ({error.strerror or error})") from None
 
 
 def _read_items(path: Path) -> list[dict]:
