@@ -104,6 +104,7 @@ ROWS = [
     {"id": "a2", "text": "Missile test and chip export rules", "labels": ["security", "tech_policy"]},
     {"id": "a3", "text": "Local team wins, café opens", "labels": ["other"]},
     {"id": "a4", "text": "=HYPERLINK(\"http://x\") -- a headline a spreadsheet would run", "labels": ["other"]},
+    {"id": "'a5", "text": "'-' is the minus sign, a reader writes", "labels": ["other"]},
 ]
 
 
@@ -138,6 +139,9 @@ def test_label_studio_tasks_from_other_projects():
              {"id": 7, "data": {"body": "Team wins"}, "annotations": [{"result": [{"type": "choices", "value": {"choices": ["other"]}}]}]}]
     assert from_label_studio(tasks, text_key="body") == [{"id": "1", "text": "Tariffs rise", "labels": ["trade"]},
                                                          {"id": "7", "text": "Team wins", "labels": ["other"]}]
+    odd = [{"id": 3, "data": {"text": "a", "topictag_id": None}, "annotations": [{"result": [{"type": "choices", "value": {"choices": None}},
+                                                                                          {"type": "choices", "value": ["trade"]}]}]}]
+    assert from_label_studio(odd) == [{"id": "3", "text": "a", "labels": []}]
     with pytest.raises(DataError, match="no 'text' text in data \\(text fields: body\\); name it with --text-key"):
         from_label_studio(tasks)
 

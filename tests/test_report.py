@@ -240,3 +240,25 @@ def test_periods_without_documents_are_listed_as_gaps(tmp_path):
     assert list(trade.documents) == [2, 0, 0, 2]
     assert trade.loc["2025-02-01", ["raw_share", "mean_probability", "ci_low"]].isna().all()  # no share, not a zero
     assert trade.loc["2025-01-01", "raw_share"] == 0.5
+
+
+def test_gaps_are_per_group_and_stray_dates_are_pointed_out(tmp_path):
+    def row(i, day, outlet):
+        return {"source": str(i), "tags": ["trade"], "scores": {"trade": 1.0000001}, "published": day, "outlet": outlet}  # a hair over 1 is rounding
+
+    rows = [{"source": "e", "error": "cannot read"}, row(0, "2025-01-05", "A"), row(1, "2025-02-05", "B"), row(2, "2025-03-05", "A")]
+    (tmp_path / "tagged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["report", str(tmp_path / "tagged.jsonl"), "--date-col", "published", "--by", "outlet", "-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "t.csv")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "t.csv")
+    outlet_a = table[(table.group == "A") & (table.topic == "trade")].set_index("period")
+    assert list(outlet_a.documents) == [1, 0, 1] and outlet_a.loc["2025-01-01", "mean_probability"] == 1.0  # A has a February gap
+    assert "Note: most" not in result.stderr and "<td>0</td><td>0</td><td></td>" not in (tmp_path / "r.html").read_text()
+    (tmp_path / "tagged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + [row(3, "1990-01-01", "A")]))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "Note: most months from 1990-01-01 to 2025-03-01 have no documents" in result.stderr
+    missing = runner.invoke(app, ["report", str(tmp_path / "tagged.jsonl"), "--date-col", "when", "-o", str(tmp_path / "r.html")])
+    assert missing.exit_code == 1 and "no 'when' column" in missing.stderr  # checked on the first row that is not an error

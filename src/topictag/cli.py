@@ -224,7 +224,7 @@ def train(
         if negative_weight is not None and negative_weight <= 0:
             raise UsageError("--negative-weight must be greater than 0")
         if base is not None and base != "default" and (not base.strip() or not Path(base).exists()):
-            raise UsageError(f"--base {base}: give 'default' or a path to labeled data")
+            raise UsageError(f"--base {base!r}: give 'default' or a path to labeled data")
         # On top of the default model, train as it was trained (unless told otherwise), so that the
         # before/after table compares like with like.
         params = dict(DEFAULT_MODEL_PARAMS) if base == "default" and classifier is None else {"classifier": "auto"}
@@ -581,7 +581,7 @@ def suggest(
         model = _load_model(model_path)
         picked = pick(reading.iter_documents(paths, options), model, n=n, strategy=strategy.value, seed=seed)
         _write_text("".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in picked), target)
-    fewer = f" (the pool holds only {len(picked):,} distinct texts)" if len(picked) < n else ""
+    fewer = f" (fewer than --n {n:,}: the rest were near-duplicates of texts already picked, or the pool is that small)" if len(picked) < n else ""
     _say(f"Picked {len(picked):,} texts to label ({strategy.value}) into {out}{fewer}")
 
 
@@ -685,7 +685,7 @@ def report(
                 _say(f"Note: {rates_from} has no positives or no negatives for {', '.join(kept)}; their correction uses the model's own rates")
             rates = {**(rates or {}), **measured}
         weak = [t for t, r in (rates or {}).items() if t in model.topics_ and r["tpr"] - r["fpr"] < MIN_SEPARATION]
-        if weak and (estimate.value == "corrected" or csv_path is not None):
+        if weak:
             _say(f"Note: the model separates {', '.join(weak)} too weakly to correct (tpr - fpr < {MIN_SEPARATION}); their corrected share is the raw share")
         rows = read_tagged(tagged, model.topics_, date_col, by=by, text_col=text_col)
         found = build_report(rows, model.topics_, rates, freq.value, dedupe=dedupe,
@@ -698,8 +698,11 @@ def report(
     periods = len({r["period"] for r in found.rows})
     empty = len({r["period"] for r in found.rows if r["group"] == ALL and r["documents"] == 0})
     gaps = f", {empty:,} of them without documents" if empty else ""
-    _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}s{gaps} (charts: {estimate.value}; corrected by {found.estimate}); "
+    _say(f"Reported {found.documents:,} documents over {periods:,} {freq.value}{'s' if periods != 1 else ''}{gaps} (charts: {estimate.value}; corrected by {found.estimate}); "
          f"{found.undated:,} without a usable date, {found.skipped:,} error records or unusable rows, {found.merged:,} near-duplicates merged -> {out}")
+    if empty > 2 * (periods - empty):
+        first, last = found.rows[0]["period"], found.rows[-1]["period"]
+        _say(f"Note: most {freq.value}s from {first} to {last} have no documents; check the dates for placeholders or typos")
 
 
 # ---- check ---------------------------------------------------------------------------------------

@@ -211,17 +211,20 @@ def from_label_studio(tasks, text_key: str = "text") -> list[dict]:
             continue
         choices = []
         for result in annotations[-1].get("result") or []:
-            if not isinstance(result, dict) or result.get("type") != "choices":
+            if not isinstance(result, dict) or result.get("type") != "choices" or not isinstance(result.get("value"), dict):
                 continue
-            value = (result.get("value") or {}).get("choices", [])
-            choices += [value] if isinstance(value, str) else [str(label) for label in value]
-        task_id = data.get("topictag_id", task.get("id"))
+            value = result["value"].get("choices") or []
+            choices += [value] if isinstance(value, str) else [str(label) for label in value] if isinstance(value, list) else []
+        task_id = data.get("topictag_id")
+        task_id = task.get("id") if task_id is None else task_id
         rows.append({"id": str(task_id) if task_id is not None else str(position), "text": text, "labels": choices})
     return rows
 
 
-# A cell a spreadsheet would run as a formula gets a leading apostrophe (as topictag tag does); import takes it off.
+# A cell a spreadsheet would run as a formula gets a leading apostrophe (as topictag tag does), and so does a
+# cell that starts with an apostrophe of its own; import takes exactly one off such cells.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ESCAPED_STARTS = FORMULA_STARTS + ("'",)
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -237,11 +240,11 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def _safe_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if value.startswith(ESCAPED_STARTS) else value
 
 
 def _unsafe_cell(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    return value[1:] if value.startswith("'") and value[1:].startswith(ESCAPED_STARTS) else value
 
 
 def from_csv(text: str) -> list[dict]:

@@ -159,11 +159,13 @@ def read_tagged(paths: Iterable, topics: list[str], date_col: str, by: str | Non
             raise DataError(f"{path}: is a folder; name the tagged files (JSONL, CSV or Parquet output of topictag tag)")
         if not path.is_file():
             raise DataError(f"{path}: no such file")
+        checked = False
         for number, row, problem in table_rows(path, replace_undecodable=True):
             if problem or row.get("error"):
                 yield TaggedRow(None, ALL, None, None, skipped=True)
                 continue
-            if number == 1:
+            if not checked:  # the first row that is not an error record names the columns
+                checked = True
                 for column in (date_col, by, text_col):
                     if column and column not in row:
                         raise DataError(f"{path}: no {column!r} column; carry it through with 'topictag tag --keep-cols {column}'")
@@ -214,8 +216,9 @@ def _topic_vectors(row: dict, index: dict, n: int):
             probability[j] = float(value)
         except (TypeError, ValueError):
             return None, None  # a score that is not a number: the row is not what topictag wrote
-        if not 0.0 <= probability[j] <= 1.0:
+        if not -1e-6 <= probability[j] <= 1.0 + 1e-6:  # other tools' rounding: a hair outside [0, 1] is fine
             return None, None
+        probability[j] = min(1.0, max(0.0, probability[j]))
     return indicator, probability
 
 
@@ -367,7 +370,7 @@ def _with_empty_periods(table: list[dict], cells: dict, topics: list[str], freq:
     periods = [first]
     while periods[-1] < last and len(periods) <= MAX_FILLED_PERIODS:
         periods.append(next_period(periods[-1], freq))
-    if len(periods) > MAX_FILLED_PERIODS or len(periods) == len(seen):
+    if len(periods) > MAX_FILLED_PERIODS:
         return table
     groups = sorted({group for _, group in cells}, key=lambda g: (g != ALL, g))
     present = {(r["period"], r["group"]) for r in table}
@@ -461,9 +464,10 @@ def render_html(report: TrendReport, title: str = "topictag report", max_table_r
         charts.append(_chart_png(report, groups, f"By group: {name} per {report.freq}", shown))
     images = "".join(f'<img alt="topic shares over time" src="data:image/png;base64,{base64.b64encode(png).decode()}">' for png in charts)
     head = "".join(f"<th>{escape(c)}</th>" for c in CSV_COLUMNS)
-    table_rows = report.rows[:max_table_rows]
+    dated = [r for r in report.rows if r["documents"]]  # the empty periods are gaps in the charts and rows of the CSV
+    table_rows = dated[:max_table_rows]
     body = "".join("<tr>" + "".join(f"<td>{'' if r[c] is None else escape(str(r[c]))}</td>" for c in CSV_COLUMNS) + "</tr>" for r in table_rows)
-    more = f"<p>First {max_table_rows:,} of {len(report.rows):,} rows; the CSV (<code>--csv</code>) has them all.</p>" if len(report.rows) > max_table_rows else ""
+    more = f"<p>First {max_table_rows:,} of {len(dated):,} rows; the CSV (<code>--csv</code>) has them all.</p>" if len(dated) > max_table_rows else ""
     terms_rows = "".join(
         f"<tr><td>{escape(topic)}</td><td>{period.isoformat()}</td><td>{escape(', '.join(term for term, _ in found))}</td></tr>"
         for (topic, period), found in sorted(report.terms.items(), key=lambda item: (item[0][0], item[0][1])) if found
@@ -508,7 +512,7 @@ def _chart_png(report: TrendReport, groups: list[str], title: str, shown: str) -
             def series(column):  # a period without documents is a gap in the line, not a zero
                 return [math.nan if r[column] is None else r[column] for r in points]
 
-            ax.plot(x, series(value), color=colours(j), label=topic, linewidth=1.6, marker="o" if len(points) == 1 else None)
+            ax.plot(x, series(value), color=colours(j), label=topic, linewidth=1.6, marker="o", markersize=3)  # a period between two gaps is a dot
             if low is not None:
                 ax.fill_between(x, series(low), series(high), color=colours(j), alpha=0.18, linewidth=0)
         ax.set_title(group, fontsize=10)
