@@ -104,20 +104,26 @@ def _reason(error: OSError) -> str:
 # ---- locking and atomic files -------------------------------------------------------------------
 
 
+def flock_open(path: Path, mode: str, error_type, busy: str, what: Path | None = None):
+    """``path`` opened with ``mode`` and holding an exclusive ``flock``; ``busy`` (raised as ``error_type``) if
+    another process holds it. Closing the handle releases the lock."""
+    try:
+        handle = open(path, mode)
+    except OSError as error:
+        raise error_type(f"{what or path}: cannot lock for writing ({_reason(error)})") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise error_type(busy) from None
+    return handle
+
+
 def lock_beside(path: Path, error_type, busy: str):
-    """An open handle holding an exclusive ``flock`` on ``.<name>.lock`` beside ``path``; ``busy`` (raised as
-    ``error_type``) if another process holds it. Closing the handle releases the lock."""
+    """An open handle holding an exclusive ``flock`` on ``.<name>.lock`` beside ``path`` (see :func:`flock_open`)."""
     lock_path = path.with_name(f".{path.name}.lock")
     while True:
-        try:
-            handle = open(lock_path, "a+b")
-        except OSError as error:
-            raise error_type(f"{path}: cannot lock for writing ({_reason(error)})") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise error_type(busy) from None
+        handle = flock_open(lock_path, "a+b", error_type, busy, what=path)
         try:  # the lock file may have been removed by the run that held it: lock the file that is there now
             if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
                 return handle

@@ -103,22 +103,13 @@ class ReviewSession:
 def _lock(labels_path: Path):
     """An exclusive ``flock`` on the labels file itself, created if missing: answers are appended and undone in
     place (same inode), so every path to the file, through symlinks too, meets the same lock."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks
+    from .outputs import fcntl, flock_open
+
+    if fcntl is None:  # Windows: no advisory locks
         return None
     if labels_path.exists() and not labels_path.is_file():
         raise DataError(f"{labels_path}: not a regular file; answers go to a JSONL file")
-    try:
-        handle = open(labels_path, "ab")
-    except OSError as error:
-        raise DataError(f"{labels_path}: cannot open for appending ({error.strerror or error})") from None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise DataError(f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file") from None
-    return handle
+    return flock_open(labels_path, "ab", DataError, f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file")
 
 
 def _read_answers(path: Path, session) -> list[dict]:
