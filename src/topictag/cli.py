@@ -243,7 +243,7 @@ def train(
     if base is not None and format is ReportFormat.table:
         _print_base_comparison(base, model)
     if base is not None:
-        _warn_thin_new_topics(base, dataset, model)
+        _warn_thin_new_topics(dataset, model)
     _say(f"Saved {out}")
 
 
@@ -795,12 +795,12 @@ def serve(
             raise DataError(f"{labels}: no such folder {str(labels.resolve().parent)!r}")
         if review is not None and labels is not None and labels.exists() and labels.resolve() == review.resolve():
             raise UsageError("--review and --labels name the same file; append the answers to another file")
-        _load_model(model_path)  # fail here, in one line, rather than in every worker
+        loaded = _load_model(model_path)  # fail here, in one line, rather than in every worker
         from .serve import run as run_server
 
         try:
             run_server(model_path, host, port, workers, token, max_body, max_texts, review=review, labels=labels,
-                       ready=lambda url: _say(f"topictag serving on {url} (API docs at {url}docs; Ctrl-C to stop)"), notice=_say)
+                       ready=lambda url: _say(f"topictag serving on {url} (API docs at {url}docs; Ctrl-C to stop)"), notice=_say, model=loaded)
         except (KeyboardInterrupt, _Terminated):
             _say("topictag serve stopped")
 
@@ -880,14 +880,13 @@ def _print_base_comparison(base: str, model) -> None:
 FEW_FOR_A_NEW_TOPIC = 50
 
 
-def _warn_thin_new_topics(base: str, dataset, model) -> None:
-    """A topic of yours that the base lacks, with few texts, is swamped by the base's thousands of negatives."""
-    from .default import _base_examples
-
-    base_topics = {label for labels in _base_examples(base, model.negative_label)[1] for label in labels}
+def _warn_thin_new_topics(dataset, model) -> None:
+    """A topic of yours that the base lacks, with few texts, is swamped by the base's thousands of negatives.
+    A topic is new when all the model's examples of it are yours."""
     counts = dataset.label_counts()
+    trained = model.training_info_["label_counts"]
     for topic in model.topics_:
-        if topic not in base_topics and 0 < counts.get(topic, 0) < FEW_FOR_A_NEW_TOPIC:
+        if trained.get(topic) == counts.get(topic) and 0 < counts.get(topic, 0) < FEW_FOR_A_NEW_TOPIC:
             _say(f"Note: {topic} has {counts[topic]} of your texts against {model.training_info_['n_examples']:,} in all; "
                  f"label {FEW_FOR_A_NEW_TOPIC} or more varied ones for it to be found reliably")
 

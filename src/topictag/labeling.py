@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError
+from .outputs import CSV_FORMULA_STARTS
 
 STRATEGIES = ("uncertainty", "diverse", "random")
 CANDIDATES_PER_PICK = 10  # the bounded candidate set holds this many texts per text asked for (at least 2,000)
@@ -158,12 +159,16 @@ def json_objects(path) -> Iterator[tuple[int, dict]]:
     """``(line number, object)`` of each non-blank line of a JSONL file; a line that is not JSON is an error."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if line.strip():
+                yield number, json_line_object(line, path, number)
+
+
+def json_line_object(line: str | bytes, path, number: int):
+    """One JSONL line parsed; a line that is not JSON is a one-line error naming the file and line."""
+    try:
+        return json.loads(line)
+    except ValueError as error:
+        raise DataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
 
 
 def read_labeled(path) -> list[dict]:
@@ -223,8 +228,7 @@ def from_label_studio(tasks, text_key: str = "text") -> list[dict]:
 
 # A cell a spreadsheet would run as a formula gets a leading apostrophe (as topictag tag does), and so does a
 # cell that starts with an apostrophe of its own; import takes exactly one off such cells.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ESCAPED_STARTS = FORMULA_STARTS + ("'",)
+ESCAPED_STARTS = CSV_FORMULA_STARTS + ("'",)
 
 
 def to_csv(rows: list[dict]) -> str:

@@ -29,10 +29,10 @@ class ReviewSession:
         self.lock = threading.Lock()
         self.skipped: set[str] = set()
         self.answered: dict[str, list[str]] = {}
-        self.repaired = False  # a torn last line was cut off
         self._lock_handle = _lock(self.labels_path)
         try:
-            for row in _read_answers(self.labels_path, self):
+            rows, self.repaired = _read_answers(self.labels_path)  # repaired: a torn last line was cut off
+            for row in rows:
                 self.answered[row["id"]] = row["labels"]
         except BaseException:
             self.close()
@@ -112,11 +112,11 @@ def _lock(labels_path: Path):
     return flock_open(labels_path, "ab", DataError, f"{labels_path}: another topictag serve --review is writing this labels file; stop it or choose another --labels file")
 
 
-def _read_answers(path: Path, session) -> list[dict]:
+def _read_answers(path: Path) -> tuple[list[dict], bool]:
     """The answers already in the labels file. Every line is checked before anything is changed; then a torn
     last line (an object cut off mid-write: no newline, not JSON) is cut, and a whole last line without its
-    newline gets one, so the next answer starts a line of its own."""
-    from .labeling import labeled_row
+    newline gets one, so the next answer starts a line of its own. Also says whether a line was cut."""
+    from .labeling import json_line_object, labeled_row
 
     try:
         data = path.read_bytes() if path.is_file() else b""
@@ -127,9 +127,9 @@ def _read_answers(path: Path, session) -> list[dict]:
     rows = []
     for number, line in enumerate(lines, 1):
         if line.strip():
-            rows.append(labeled_row(_json(line, path, number), path, number))
+            rows.append(labeled_row(json_line_object(line, path, number), path, number))
     if not tail.strip():
-        return rows
+        return rows, False
     number = len(lines) + 1
     try:
         last = json.loads(tail)
@@ -137,18 +137,10 @@ def _read_answers(path: Path, session) -> list[dict]:
         if not tail.lstrip().startswith(b"{"):  # not a cut-off answer: not ours to cut
             raise DataError(f"{path}:{number}: not valid JSON") from None
         _rewrite_end(path, len(data) - len(tail), b"")
-        session.repaired = True
-        return rows
+        return rows, True
     rows.append(labeled_row(last, path, number))
     _rewrite_end(path, len(data), b"\n")
-    return rows
-
-
-def _json(line: bytes, path: Path, number: int):
-    try:
-        return json.loads(line)
-    except ValueError as error:
-        raise DataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
+    return rows, False
 
 
 def _rewrite_end(path: Path, keep: int, append: bytes) -> None:

@@ -280,11 +280,12 @@ def app_from_environment() -> FastAPI:
 
 
 def run(model_path: Optional[Path], host: str, port: int, workers: int, token: Optional[str], max_body: int, max_texts: int,
-        review: Optional[Path] = None, labels: Optional[Path] = None, ready=None, notice=None) -> None:
+        review: Optional[Path] = None, labels: Optional[Path] = None, ready=None, notice=None, model=None) -> None:
     """Serve with uvicorn; the settings reach every worker through the environment (the token too, never argv).
 
     With ``review`` (one worker) the labeling session is opened here, before ``ready`` announces the address,
-    so a locked, unreadable or invalid labels file is an error at start, not a server that fails later.
+    so a locked, unreadable or invalid labels file is an error at start, not a server that fails later;
+    ``model``, if given, is the model already loaded from ``model_path`` (it is served as it is).
     """
     import uvicorn
 
@@ -300,7 +301,7 @@ def run(model_path: Optional[Path], host: str, port: int, workers: int, token: O
     from .default import load_model
     from .review import ReviewSession
 
-    loaded = load_model(model_path)
+    loaded = model if model is not None else load_model(model_path)
     session = ReviewSession(Path(review), Path(labels), loaded.topics_, loaded.negative_label)
     try:
         if session.repaired and notice is not None:
